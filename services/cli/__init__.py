@@ -1,0 +1,1 @@
+"""The ``modelci`` command line."""

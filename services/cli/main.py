@@ -1,0 +1,30 @@
+"""``modelci``: run, inspect and benchmark ModelCI-e from one command line.
+
+Each group lives in its own module and is mounted here, so ``modelci --help`` lists every
+command the project has.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli import config_cmd, demo_cmd, infra_cmd, schemas_cmd
+
+app = typer.Typer(
+    name="modelci",
+    help=(
+        "ModelCI-e: continual learning for deployed models. Watches live traffic and feedback, "
+        "detects drift, updates models online, validates them and rolls them out to Triton."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(infra_cmd.app, name="infra")
+app.add_typer(schemas_cmd.app, name="schemas")
+app.add_typer(config_cmd.app, name="config")
+app.command("demo")(demo_cmd.demo)
+
+
+def main() -> None:
+    app()

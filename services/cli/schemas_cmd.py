@@ -1,0 +1,43 @@
+"""``modelci schemas``: parse every event schema and check compatibility with the released ones."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from schemas import RELEASED_DIR, SCHEMA_DIR
+from services.common.schema_compat import check_release
+
+app = typer.Typer(help="Check and release the Avro event schemas.", no_args_is_help=True)
+console = Console()
+
+
+def _report(problems: list[str]) -> None:
+    for problem in problems:
+        console.print(f"[red]incompatible:[/red] {problem}")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check() -> None:
+    """Parse every schema and verify each can read data written with its last released version."""
+    _report(check_release(SCHEMA_DIR, RELEASED_DIR))
+    console.print(f"{len(list(SCHEMA_DIR.glob('*.avsc')))} schemas parse and are backward compatible")
+
+
+@app.command()
+def release(version: Annotated[str, typer.Argument(help="Release name, e.g. v2.")]) -> None:
+    """Freeze the current schemas as a release that later changes must stay compatible with."""
+    _report(check_release(SCHEMA_DIR, RELEASED_DIR))
+    target = RELEASED_DIR / version
+    if target.exists():
+        console.print(f"[red]error:[/red] release {version} exists already")
+        raise typer.Exit(1)
+    target.mkdir(parents=True)
+    for path in SCHEMA_DIR.glob("*.avsc"):
+        shutil.copy2(path, target / path.name)
+    console.print(f"released {version}")

@@ -1,0 +1,48 @@
+"""Markdown documentation of every settings class, generated from the classes themselves."""
+
+from __future__ import annotations
+
+import importlib
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+
+# module:Class of every settings block, in the order the README shows them.
+SETTINGS_CLASSES = [
+    "services.common.settings:KafkaSettings",
+    "services.common.settings:RedisSettings",
+    "services.common.settings:TritonSettings",
+    "services.common.settings:ObservabilitySettings",
+    "infra.local.settings:InfraSettings",
+]
+
+
+def _load(path: str) -> type[BaseSettings]:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _default(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    if value is None or value == "":
+        return "—"
+    return f"`{value}`"
+
+
+def settings_markdown() -> str:
+    lines: list[str] = []
+    for path in SETTINGS_CLASSES:
+        cls = _load(path)
+        if not cls.model_config.get("env_prefix"):
+            continue
+        prefix = cls.model_config["env_prefix"]
+        lines += [f"#### {cls.__name__}", "", (cls.__doc__ or "").strip().splitlines()[0], ""]
+        lines += ["| variable | default | meaning |", "|---|---|---|"]
+        for name, field in cls.model_fields.items():
+            if isinstance(field.default, type) or field.default_factory is not None:
+                continue
+            doc = " ".join((field.description or "").split())
+            lines.append(f"| `{prefix}{name.upper()}` | {_default(field.default)} | {doc} |")
+        lines.append("")
+    return "\n".join(lines)
