@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import config_cmd, demo_cmd, infra_cmd, schemas_cmd
+from services.cli import bench_cmd, config_cmd, demo_cmd, infra_cmd, schemas_cmd
 
 app = typer.Typer(
     name="modelci",
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(bench_cmd.app, name="bench")
 app.command("demo")(demo_cmd.demo)
 
 

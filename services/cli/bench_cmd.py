@@ -1,0 +1,10 @@
+"""``modelci bench``: benchmarks that print JSON (and write plots) for the README's figures.
+
+Each benchmark lives in its own module and registers its command on ``app`` below.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Run benchmarks and print their results as JSON.", no_args_is_help=True)
