@@ -133,6 +133,7 @@ class Triton(Component):
                 "--strict-readiness=false",
                 "--exit-on-error=false",
                 "--log-verbose=0",
+                "--exit-timeout-secs=2",
             ],
             self.environment(),
         )

@@ -5,13 +5,17 @@ The pip-installed Triton server has no libtorch backend, so the local config
 instead; the NGC image in production serves the very same version folder with
 ``platform: "pytorch_libtorch"``. Tensors keep libtorch's names ``INPUT__0`` / ``OUTPUT__0``.
 All requests of one ``execute`` call run as one batch.
+
+Tensors cross the stub boundary by DLPack, not numpy: the wheel's stub is built against
+numpy 1.x and misreads numpy 2 arrays (output sizes come out wrong), while DLPack is a stable
+ABI that torch speaks natively.
 """
 
 import os
 
-import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
+from torch.utils.dlpack import from_dlpack, to_dlpack
 
 
 class TritonPythonModel:
@@ -22,18 +26,16 @@ class TritonPythonModel:
         self.model.eval()
 
     def execute(self, requests):
-        arrays = [pb_utils.get_input_tensor_by_name(r, "INPUT__0").as_numpy() for r in requests]
-        sizes = [a.shape[0] for a in arrays]
+        tensors = [from_dlpack(pb_utils.get_input_tensor_by_name(r, "INPUT__0").to_dlpack()) for r in requests]
+        sizes = [t.shape[0] for t in tensors]
         try:
-            batch = torch.from_numpy(np.ascontiguousarray(np.concatenate(arrays), dtype=np.float32))
             with torch.inference_mode():
-                out = self.model(batch).float().numpy()
+                out = self.model(torch.cat(tensors).float()).float().contiguous()
         except Exception as exc:  # one bad batch must not take the model down
             error = pb_utils.TritonError(f"model failed: {type(exc).__name__}: {exc}")
             return [pb_utils.InferenceResponse(output_tensors=[], error=error) for _ in requests]
-        responses, start = [], 0
-        for n in sizes:
-            tensor = pb_utils.Tensor("OUTPUT__0", np.ascontiguousarray(out[start : start + n]))
+        responses = []
+        for part in torch.split(out, sizes):
+            tensor = pb_utils.Tensor.from_dlpack("OUTPUT__0", to_dlpack(part.clone()))
             responses.append(pb_utils.InferenceResponse(output_tensors=[tensor]))
-            start += n
         return responses
