@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from services.common.settings_docs import settings_markdown
+from services.common.settings_docs import readme_with_settings, settings_markdown
 
 app = typer.Typer(help="Show the MODELCI_* settings of every service.", no_args_is_help=True)
 
 
 @app.command()
-def docs() -> None:
+def docs(
+    readme: Annotated[Path | None, typer.Option(help="Rewrite the settings section of this README instead of printing.")] = None,
+) -> None:
     """Print every MODELCI_* environment variable with its default and meaning, as Markdown."""
-    typer.echo(settings_markdown())
+    if readme is None:
+        typer.echo(settings_markdown())
+        return
+    readme.write_text(readme_with_settings(readme.read_text()))
+    typer.echo(f"updated the settings section of {readme}")

@@ -46,3 +46,15 @@ def settings_markdown() -> str:
             lines.append(f"| `{prefix}{name.upper()}` | {_default(field.default)} | {doc} |")
         lines.append("")
     return "\n".join(lines)
+
+
+BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
+
+
+def readme_with_settings(readme: str) -> str:
+    """The README text with its settings section regenerated from the classes."""
+    head, sep, rest = readme.partition(BEGIN)
+    _, sep2, tail = rest.partition(END)
+    if not sep or not sep2:
+        raise ValueError(f"README has no {BEGIN} … {END} section")
+    return f"{head}{BEGIN}\n{settings_markdown()}{END}{tail}"
