@@ -1,0 +1,75 @@
+"""Named drift streams for benchmarks and the demo (no downloads: sklearn and River data).
+
+>>> stream = get_stream("recurring", seed=0)
+>>> [e.concept for e in stream.experiences]
+['upright', 'rotated-90', 'permuted', 'upright']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from strategies.errors import UnknownStream
+from strategies.streams.base import DriftStream, Experience
+from strategies.streams.digits import digits_stream
+from strategies.streams.river_streams import river_stream
+
+DEFAULT_STREAM = "recurring"
+
+_STREAMS: dict[str, Callable[[int], DriftStream]] = {
+    "recurring": lambda seed: digits_stream(
+        "recurring",
+        ["upright", "rotated-90", "permuted", "upright"],
+        seed,
+        description="digits: upright, rotated 90 degrees, pixels permuted, upright again",
+    ),
+    "digits-rotations": lambda seed: digits_stream(
+        "digits-rotations",
+        ["upright", "rotated-30", "rotated-60", "rotated-90"],
+        seed,
+        description="digits rotated a little more at each update (gradual covariate drift)",
+    ),
+    "digits-noise": lambda seed: digits_stream(
+        "digits-noise",
+        ["upright", "noise-0.2", "noise-0.4", "inverted"],
+        seed,
+        description="digits under growing pixel noise, then inverted intensities",
+    ),
+    "digits-prior": lambda seed: digits_stream(
+        "digits-prior",
+        ["low-digits", "high-digits", "low-digits"],
+        seed,
+        description="class-prior shift: mostly 0-4, then mostly 5-9, then back",
+    ),
+    "sea": lambda seed: river_stream(
+        "sea",
+        "sea",
+        [0, 1, 2, 3, 0],
+        seed,
+        description="River SEA: four label thresholds, then the first again (sudden concept drift)",
+    ),
+    "agrawal": lambda seed: river_stream(
+        "agrawal",
+        "agrawal",
+        [0, 2, 4, 0],
+        seed,
+        description="River Agrawal: loan-approval functions 0, 2, 4, then 0 again",
+    ),
+}
+
+
+def available_streams() -> list[str]:
+    """Names accepted by `get_stream`."""
+    return list(_STREAMS)
+
+
+def get_stream(name: str, seed: int = 0) -> DriftStream:
+    """The named stream; the same `seed` always gives the same tensors."""
+    try:
+        build = _STREAMS[name]
+    except KeyError:
+        raise UnknownStream(f"unknown stream {name!r}; available: {', '.join(_STREAMS)}") from None
+    return build(seed)
+
+
+__all__ = ["DEFAULT_STREAM", "DriftStream", "Experience", "available_streams", "get_stream"]

@@ -1,0 +1,78 @@
+"""A drift stream: a sequence of experiences, each drawn from one named concept.
+
+Benchmarks train on the experiences in order and test on every concept after each update;
+the demo draws live traffic of concept k with `sample`. Concepts may recur (A, B, C, A), so
+that a strategy which forgot A pays for it when A comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+Sampler = Callable[[int, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+"""(concept index, n, rng) -> (x float32 [n, *shape], y int64 [n])."""
+
+
+class Experience(NamedTuple):
+    """One update's worth of data from one concept, plus that concept's test set."""
+
+    concept: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+@dataclass
+class DriftStream:
+    """Experiences in training order; `concepts` lists each distinct concept once."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    concepts: list[str]
+    experiences: list[Experience]
+    description: str = ""
+    _sampler: Sampler | None = field(default=None, repr=False)
+
+    def concept_index(self, experience_index: int) -> int:
+        """Which concept experience `experience_index` comes from."""
+        return self.concepts.index(self.experiences[experience_index].concept)
+
+    def test_set(self, concept_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The held-out samples of a concept (the same for every recurrence of it)."""
+        name = self.concepts[concept_index]
+        exp = next(e for e in self.experiences if e.concept == name)
+        return exp.x_test, exp.y_test
+
+    @property
+    def change_points(self) -> list[int]:
+        """Sample offsets, in the concatenated training stream, where the concept changes."""
+        points, offset = [], 0
+        for i, exp in enumerate(self.experiences):
+            if i > 0 and exp.concept != self.experiences[i - 1].concept:
+                points.append(offset)
+            offset += len(exp.y_train)
+        return points
+
+    def sample(
+        self, concept_index: int, n: int, rng: np.random.Generator | int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`n` fresh labelled samples of concept `concept_index`, as numpy arrays."""
+        if not 0 <= concept_index < len(self.concepts):
+            raise IndexError(f"stream {self.name!r} has concepts 0..{len(self.concepts) - 1}")
+        if self._sampler is None:
+            raise NotImplementedError(f"stream {self.name!r} cannot draw new samples")
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        return self._sampler(concept_index, int(n), gen)
+
+
+def to_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(
+        np.ascontiguousarray(y, dtype=np.int64)
+    )
