@@ -24,6 +24,7 @@ app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(__import__("services.cli.model_cmd", fromlist=["app"]).app, name="model")
 app.command("demo")(demo_cmd.demo)
 
 

@@ -10,6 +10,7 @@ never propose the same number.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -42,6 +43,9 @@ class ModelRecord:
     policy: dict[str, Any] = field(default_factory=lambda: {"promotion": "auto"})
     serving_version: int | None = None
     created_at_ms: int = 0
+    previous_version: int | None = None
+    """The version that served before ``serving_version``: kept loaded in Triton for rollback."""
+    updated_at_ms: int = 0
 
     @property
     def num_classes(self) -> int:
@@ -163,3 +167,30 @@ class ModelRegistry:
         self.require_version(name, version)
         self.r.hset(self._version_key(name, version), mapping={k: json.dumps(v) for k, v in changes.items()})
         return self.require_version(name, version)
+
+    def set_status(
+        self, name: str, version: int, status: str, *, actor: str = "deployer", note: str = "", **changes: Any
+    ) -> VersionRecord:
+        """Changes a version's status and appends who/when/why to its history in one write.
+
+        The history is what the console shows as the version's life and what an audit reads;
+        every status change goes through here so none is ever unrecorded.
+        """
+        record = self.require_version(name, version)
+        now = int(time.time() * 1000)
+        entry = {"status": str(status), "from": str(record.status), "actor": actor, "at_ms": now}
+        if note:
+            entry["note"] = note
+        history = [*record.history, entry]
+        return self.update_version(name, version, status=str(status), history=history, updated_at_ms=now, **changes)
+
+    def serving(self, name: str) -> VersionRecord | None:
+        """The version the registry says is serving, if any."""
+        model = self.get_model(name)
+        if model is None or model.serving_version is None:
+            return None
+        return self.get_version(name, model.serving_version)
+
+    def versions_with_status(self, name: str, *statuses: str) -> list[VersionRecord]:
+        wanted = {str(s) for s in statuses}
+        return [v for v in self.list_versions(name) if str(v.status) in wanted]

@@ -14,6 +14,7 @@ SETTINGS_CLASSES = [
     "services.common.settings:TritonSettings",
     "services.common.settings:ObservabilitySettings",
     "infra.local.settings:InfraSettings",
+    "services.deployer.settings:DeployerSettings",
 ]
 
 

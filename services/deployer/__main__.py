@@ -1,0 +1,3 @@
+from services.deployer.app import main
+
+main()

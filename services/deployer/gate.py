@@ -1,0 +1,177 @@
+"""The validation gate: every check configurable per model, every result in the report.
+
+Order matters only for cost: the artifact and TorchScript checks come first (nothing else can
+run without them), then accuracy on the CPU (cheap), then the Triton latency probe on a staging
+model (a second Triton model, so the candidate never answers live traffic before it passes).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from services.common.artifacts import ArtifactStore
+from services.common.events import Candidate
+from services.common.registry import ModelRecord, VersionRecord
+from services.common.triton_repo import write_configs, write_version
+from services.deployer import checks
+from services.deployer.checks import Check, CandidateInvalid
+from services.deployer.policy import Policy
+from services.deployer.publisher import policy_text, spec_of
+from services.deployer.samples import SampleSet, SampleStore
+from services.deployer.triton_ops import TritonLoadFailed, TritonOps, TritonUnavailable
+
+STAGING_SUFFIX = "__staging"
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    checks: list[Check]
+    artifact: bytes | None = None
+    probe: np.ndarray | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c.reason for c in self.checks if not c.passed and c.reason]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "checks": [c.as_dict() for c in self.checks],
+            "gate_seconds": round(self.seconds, 3),
+            **self.extra,
+        }
+
+
+def _compare(name: str, reason: str, cand: float, serv: float, bound: float, n: int, source: str) -> Check:
+    passed = bool(cand >= bound) if not np.isnan(serv) else True
+    values = {"candidate": cand, "serving": serv, "required": bound, "samples": n, "source": source}
+    return Check(name, passed, None if passed else reason, values=values)
+
+
+class Gate:
+    def __init__(self, store: ArtifactStore, samples: SampleStore, triton: TritonOps, repository: Path) -> None:
+        self.store = store
+        self.samples = samples
+        self.triton = triton
+        self.repository = Path(repository)
+        self._modules: dict[str, torch.jit.ScriptModule] = {}
+
+    def serving_module(self, version: VersionRecord | None) -> torch.jit.ScriptModule | None:
+        if version is None or not version.artifact_uri:
+            return None
+        key = version.artifact_sha256 or version.artifact_uri
+        if key not in self._modules:
+            data = self.store.get(version.artifact_uri, version.artifact_sha256)
+            self._modules[key] = checks.load_torchscript(data)[0]
+        return self._modules[key]
+
+    def validate(
+        self, cand: Candidate, model: ModelRecord, serving: VersionRecord | None, base: VersionRecord | None
+    ) -> GateResult:
+        policy = Policy.from_dict(model.policy)
+        started = time.perf_counter()
+        done: list[Check] = []
+        result = GateResult(False, done)
+        try:
+            data, check = checks.fetch_artifact(self.store, cand.artifact_uri, cand.artifact_sha256)
+            done.append(check)
+            result.artifact = data
+            module, check = checks.load_torchscript(data)
+            done.append(check)
+            done.append(checks.check_shapes(module, model.input_shape, model.num_classes))
+            old = self.serving_module(serving)
+            ranges = [r.to_record() for r in cand.sample_ranges]
+            fresh = self.samples.fresh(model.name, ranges, policy.holdout_fraction, policy.min_fresh_samples)
+            probe = fresh.features if len(fresh) else np.random.default_rng(0).normal(size=(32, *model.input_shape))
+            result.probe = np.asarray(probe[:32], dtype=np.float32)
+            done.append(checks.check_outputs(module, probe))
+            if policy.check_accuracy:
+                done.append(self._accuracy(module, old, fresh, policy))
+            if policy.check_forgetting:
+                done.append(self._forgetting(module, old, cand, base, model.name, policy))
+            if policy.canary == "shadow":
+                done.append(self._shadow(module, model.name, policy))
+            if all(c.passed for c in done) and policy.check_latency:
+                done.append(self._latency(model, cand, data, serving, result.probe, policy))
+        except CandidateInvalid as exc:
+            done.append(exc.check)
+        result.passed = bool(done) and all(c.passed for c in done)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _accuracy(self, module, old, fresh: SampleSet, policy: Policy) -> Check:
+        if len(fresh) == 0:
+            return Check("accuracy_fresh", True, skipped=True, values={"samples": 0, "source": fresh.source})
+        cand = checks.accuracy(module, fresh.features, fresh.labels)
+        serv = checks.accuracy(old, fresh.features, fresh.labels) if old is not None else float("nan")
+        bound = serv + policy.accuracy_margin if not np.isnan(serv) else 0.0
+        return _compare("accuracy_fresh", "accuracy_regression", cand, serv, bound, len(fresh), fresh.source)
+
+    def _forgetting(self, module, old, cand: Candidate, base: VersionRecord | None, model: str, policy: Policy) -> Check:
+        ranges = (base.sample_ranges if base is not None and base.sample_ranges else None) or [
+            r.to_record() for r in cand.sample_ranges
+        ]
+        cutoffs: dict[int, int] = {}
+        for r in ranges:
+            cutoffs[r["partition"]] = min(cutoffs.get(r["partition"], r["start"]), r["start"])
+        replay = self.samples.older(model, cutoffs)
+        if len(replay) < policy.min_replay_samples:
+            return Check("forgetting", True, skipped=True, values={"samples": len(replay), "required_samples": policy.min_replay_samples})
+        cand_acc = checks.accuracy(module, replay.features, replay.labels)
+        serv = checks.accuracy(old, replay.features, replay.labels) if old is not None else float("nan")
+        bound = serv - policy.forgetting_tolerance if not np.isnan(serv) else 0.0
+        return _compare("forgetting", "forgetting", cand_acc, serv, bound, len(replay), replay.source)
+
+    def _shadow(self, module, model: str, policy: Policy) -> Check:
+        """Shadow canary: the candidate scores the latest live samples beside what was served."""
+        live = self.samples.latest(model, policy.shadow_samples)
+        if len(live) == 0:
+            return Check("shadow", True, skipped=True, values={"samples": 0})
+        preds = checks.run(module, live.features).argmax(axis=1)
+        cand = float((preds == live.labels).mean())
+        served = float((live.predicted == live.labels).mean())
+        check = _compare("shadow", "shadow_regression", cand, served, served - policy.shadow_tolerance, len(live), live.source)
+        check.values["agreement_with_served"] = float((preds == live.predicted).mean())
+        return check
+
+    def _latency(self, model: ModelRecord, cand: Candidate, data: bytes, serving: VersionRecord | None, probe, policy: Policy) -> Check:
+        """Loads the candidate as a separate staging model and compares p99 with the serving version."""
+        staging = f"{model.name}{STAGING_SUFFIX}"
+        folder = self.repository / staging
+        shutil.rmtree(folder, ignore_errors=True)
+        spec = spec_of(model)
+        write_configs(self.repository, type(spec)(staging, spec.input_shape, spec.num_classes), policy_text([1]))
+        write_version(self.repository, staging, 1, data)
+        try:
+            load_s = self.triton.load(staging)
+            cand_p99 = self.triton.p99_ms(staging, 1, probe, policy.probe_requests)
+            serv_p99 = (
+                self.triton.p99_ms(model.name, serving.version, probe, policy.probe_requests) if serving is not None else float("nan")
+            )
+        except TritonLoadFailed as exc:
+            return Check("latency", False, "triton_load_failed", values={"detail": str(exc)[:300]})
+        except TritonUnavailable:
+            raise
+        except Exception as exc:  # an inference error on the staging model
+            return Check("latency", False, "triton_infer_failed", values={"detail": f"{type(exc).__name__}: {str(exc)[:300]}"})
+        finally:
+            try:
+                self.triton.unload(staging)
+            except Exception:
+                pass
+            shutil.rmtree(folder, ignore_errors=True)
+        bound = max(serv_p99 * policy.latency_ratio, serv_p99 + policy.latency_slack_ms) if not np.isnan(serv_p99) else float("inf")
+        passed = bool(cand_p99 <= bound)
+        values = {"candidate_p99_ms": cand_p99, "serving_p99_ms": serv_p99, "bound_ms": bound, "load_s": load_s, "requests": policy.probe_requests}
+        return Check("latency", passed, None if passed else "latency", values=values)

@@ -1,0 +1,112 @@
+"""Start-up reconciliation: make the registry, Triton's repository index and the folders agree.
+
+A deployer can die anywhere: after writing a version folder and before loading it, after Triton
+switched and before the registry heard, in the middle of a validation. On restart the rules are:
+Triton's index says what is really served; a version is adopted as serving only if Triton has
+it READY and the registry recorded it as confirmed (status serving); anything Triton serves
+unpinned that the registry never confirmed is unloaded; a serving version Triton does not have
+is loaded again, or, if it cannot be, the registry stops claiming it. Interrupted validations go
+back to ``candidate`` (their candidate events were not committed and will be replayed), and
+folders of versions nobody will serve are removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from services.common.registry import ModelRecord, VersionStatus
+from services.common.triton_repo import versions_on_disk
+from services.deployer.core import Deployer
+from services.deployer.gate import STAGING_SUFFIX
+from services.deployer.publisher import configured_versions, stage, switch
+from services.deployer.triton_ops import TritonUnavailable
+
+S = VersionStatus
+_log = structlog.get_logger("deployer.reconcile")
+
+
+def reconcile(dep: Deployer) -> list[str]:
+    """Repairs every model; returns what it changed, one line each (also logged)."""
+    actions: list[str] = []
+    for entry in dep.triton.index():
+        name = entry.get("name", "")
+        if name.endswith(STAGING_SUFFIX):
+            if entry.get("state") == "READY":
+                dep.triton.unload(name)
+            shutil.rmtree(dep.repository / name, ignore_errors=True)
+            actions.append(f"{name}: removed staging model")
+    for model in dep.registry.list_models():
+        actions += _reconcile_model(dep, model)
+    for line in actions:
+        _log.info("reconciled", action=line)
+    return actions
+
+
+def _reconcile_model(dep: Deployer, model: ModelRecord) -> list[str]:
+    name, reg, actions = model.name, dep.registry, []
+    versions = {v.version: v for v in reg.list_versions(name)}
+    ready = dep.triton.ready_versions(name)
+    claimed = sorted({v for v, rec in versions.items() if rec.status == S.SERVING} | (
+        {model.serving_version} if model.serving_version is not None else set()))
+    retired = sorted(v for v, rec in versions.items() if rec.status == S.RETIRED)
+    # Preference: confirmed and loaded; then what the registry claims (reload it); then the
+    # previous/retired versions, each of which was confirmed once.
+    order = sorted((v for v in claimed if v in ready and versions.get(v) and versions[v].status == S.SERVING), reverse=True)
+    order += [v for v in reversed(claimed) if v not in order]
+    if model.previous_version is not None:
+        order.append(model.previous_version)
+    order += [v for v in reversed(retired) if v not in order]
+    target = None
+    for v in order:
+        if v in ready:
+            target = v
+            break
+        rec = versions.get(v)
+        if rec is None or not rec.artifact_uri:
+            continue
+        try:
+            stage(dep.repository, name, v, dep.store.get(rec.artifact_uri, rec.artifact_sha256))
+            switch(dep.triton, dep.repository, model, [v], v, np.zeros((1, *model.input_shape), dtype=np.float32))
+            ready = dep.triton.ready_versions(name)
+            target = v
+            actions.append(f"{name}: reloaded v{v} into Triton")
+            break
+        except TritonUnavailable:
+            raise
+        except Exception as exc:  # an artifact gone or a load refused: try the next one
+            actions.append(f"{name}: v{v} cannot be served ({type(exc).__name__}: {str(exc)[:120]})")
+    previous = model.previous_version if model.previous_version is not None and target is not None and model.previous_version < target else None
+    keep = [v for v in (previous, target) if v is not None]
+    if target is not None and (set(keep) != ready or configured_versions(dep.repository, name) != sorted(keep)):
+        if previous is not None and previous not in ready:
+            keep = [target]
+            previous = None
+        probe = np.zeros((1, *model.input_shape), dtype=np.float32)
+        switch(dep.triton, dep.repository, model, keep, target, probe)
+        actions.append(f"{name}: Triton set to {keep} (was {sorted(ready)})")
+    # The registry now follows Triton.
+    for v, rec in versions.items():
+        if rec.status == S.SERVING and v != target:
+            new_status = S.RETIRED if target is not None and v < target else S.ROLLED_BACK
+            reg.set_status(name, v, new_status, note="reconciled: not served by Triton")
+            actions.append(f"{name}: v{v} no longer marked serving")
+        elif rec.status == S.VALIDATING:
+            reg.set_status(name, v, S.CANDIDATE, note="reconciled: validation interrupted, awaits replay")
+            actions.append(f"{name}: v{v} back to candidate")
+    if target is not None and versions.get(target) is not None and versions[target].status != S.SERVING:
+        reg.set_status(name, target, S.SERVING, note="reconciled")
+    if model.serving_version != target or model.previous_version != previous:
+        reg.update_model(name, serving_version=target, previous_version=previous)
+        actions.append(f"{name}: registry serving v{target} (was v{model.serving_version})")
+    if target is not None:
+        dep.metrics.serving_version.labels(name).set(target)
+    keep_dirs = set(keep) | {v for v, rec in versions.items() if rec.status in (S.RETIRED, S.HELD)}
+    for v in versions_on_disk(dep.repository, name):
+        if v not in keep_dirs:
+            shutil.rmtree(Path(dep.repository) / name / str(v), ignore_errors=True)
+            actions.append(f"{name}: removed folder of v{v} ({versions[v].status if v in versions else 'unknown'})")
+    return actions

@@ -1,0 +1,149 @@
+"""The deployer's memory of labeled samples, in Redis, bounded per model.
+
+Validation needs samples by position in ``cl.samples``: "after the candidate's training ranges"
+(fresh data it has not seen) and "before the base version's ranges" (older concepts, to measure
+forgetting). Each sample is kept in a sorted set per model and partition, scored by the offset
+of the ``cl.samples`` record that carried it; when the recent window overflows, evicted samples
+go through reservoir sampling into a bounded replay set, so old concepts stay represented with
+constant memory. Live correctness per served version feeds the post-deploy watch.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.common.events import LabeledSampleBatch
+
+
+@dataclass
+class SampleSet:
+    features: np.ndarray
+    labels: np.ndarray
+    predicted: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _to_set(items: list[dict], source: str) -> SampleSet:
+    if not items:
+        return SampleSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), source)
+    return SampleSet(
+        np.asarray([i["f"] for i in items], dtype=np.float32),
+        np.asarray([i["l"] for i in items], dtype=np.int64),
+        np.asarray([i["y"] for i in items], dtype=np.int64),
+        source,
+    )
+
+
+class SampleStore:
+    def __init__(self, client, prefix: str, recent_capacity: int = 4000, replay_capacity: int = 2000) -> None:
+        self.r = client
+        self.p = f"{prefix}deployer:samples:"
+        self.recent_capacity = recent_capacity
+        self.replay_capacity = replay_capacity
+
+    def _zkey(self, model: str, partition: int) -> str:
+        return f"{self.p}{model}:p:{partition}"
+
+    def _parts_key(self, model: str) -> str:
+        return f"{self.p}{model}:partitions"
+
+    def _replay_key(self, model: str) -> str:
+        return f"{self.p}{model}:replay"
+
+    def _seen_key(self, model: str) -> str:
+        return f"{self.p}{model}:replay_seen"
+
+    def _live_key(self, model: str, version: int) -> str:
+        return f"{self.p}{model}:live:{version}"
+
+    def add(self, batch: LabeledSampleBatch, partition: int, offset: int, live_window: int = 1000) -> None:
+        """Stores one ``cl.samples`` record (idempotent: members are unique per offset and index)."""
+        key = self._zkey(batch.model, partition)
+        pipe = self.r.pipeline()
+        members = {}
+        for idx, item in enumerate(batch.items):
+            member = json.dumps(
+                {"o": offset, "i": idx, "f": item.features, "l": item.label, "y": item.predicted, "v": item.model_version},
+                separators=(",", ":"),
+            )
+            members[member] = offset
+            pipe.lpush(self._live_key(batch.model, item.model_version), int(item.predicted == item.label))
+        for version in {i.model_version for i in batch.items}:
+            pipe.ltrim(self._live_key(batch.model, version), 0, live_window - 1)
+        if members:
+            pipe.zadd(key, members)
+        pipe.sadd(self._parts_key(batch.model), partition)
+        pipe.execute()
+        self._evict(batch.model, key)
+
+    def _evict(self, model: str, key: str) -> None:
+        overflow = self.r.zcard(key) - self.recent_capacity
+        if overflow <= 0:
+            return
+        evicted = self.r.zrange(key, 0, overflow - 1)
+        seen = int(self.r.incrby(self._seen_key(model), 0))
+        pipe = self.r.pipeline()
+        size = int(self.r.llen(self._replay_key(model)))
+        for member in evicted:
+            seen += 1
+            if size < self.replay_capacity:
+                pipe.rpush(self._replay_key(model), member)
+                size += 1
+            else:
+                slot = random.randrange(seen)
+                if slot < self.replay_capacity:
+                    pipe.lset(self._replay_key(model), slot, member)
+        pipe.set(self._seen_key(model), seen)
+        pipe.zremrangebyrank(key, 0, overflow - 1)
+        pipe.execute()
+
+    def _partitions(self, model: str) -> list[int]:
+        return sorted(int(p) for p in self.r.smembers(self._parts_key(model)))
+
+    def _range(self, model: str, partition: int, lo: float, hi: float) -> list[dict]:
+        return [json.loads(m) for m in self.r.zrangebyscore(self._zkey(model, partition), lo, hi)]
+
+    def fresh(self, model: str, ranges: list[dict], holdout_fraction: float, minimum: int) -> SampleSet:
+        """Samples after the training ranges end; if too few, the last slice of the ranges."""
+        after: list[dict] = []
+        for rng in ranges:
+            after += self._range(model, rng["partition"], rng["end"], "+inf")
+        if len(after) >= minimum or not ranges:
+            return _to_set(after, "after_training_ranges")
+        inside: list[dict] = []
+        for rng in ranges:
+            items = self._range(model, rng["partition"], rng["start"], f"({rng['end']}")
+            inside += items[int(len(items) * (1 - holdout_fraction)) :]
+        return _to_set(after + inside, "holdout_of_training_ranges")
+
+    def older(self, model: str, cutoffs: dict[int, int]) -> SampleSet:
+        """Samples before ``cutoffs`` (partition -> first offset of the newer concept) + the reservoir."""
+        items: list[dict] = []
+        for partition in self._partitions(model):
+            if partition in cutoffs:
+                items += self._range(model, partition, "-inf", f"({cutoffs[partition]}")
+        for raw in self.r.lrange(self._replay_key(model), 0, -1):
+            item = json.loads(raw)
+            items.append(item)
+        return _to_set(items, "before_base_ranges_and_reservoir")
+
+    def latest(self, model: str, n: int) -> SampleSet:
+        items: list[dict] = []
+        for partition in self._partitions(model):
+            items += [json.loads(m) for m in self.r.zrange(self._zkey(model, partition), -n, -1)]
+        items.sort(key=lambda i: (i["o"], i["i"]))
+        return _to_set(items[-n:], "latest_live")
+
+    def live_outcomes(self, model: str, version: int, n: int) -> list[int]:
+        """The last ``n`` live correctness flags (1 = right) of ``version``, newest first."""
+        return [int(x) for x in self.r.lrange(self._live_key(model, version), 0, n - 1)]
+
+    def live_count(self, model: str, version: int) -> int:
+        return int(self.r.llen(self._live_key(model, version)))
