@@ -1,0 +1,292 @@
+"""The trainer's core: one update request in, one Candidate out. Knows nothing of the consumer loop.
+
+Order of work, cheapest checks first so a bad request fails before anything heavy runs: model and
+base version in the registry, strategy and hyperparameters, base weights, then the samples, then
+training. Every failure that retrying cannot fix becomes a failed Candidate with its reason;
+a dependency that is down (`TransientError`) propagates so the loop retries the request.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import structlog
+import torch
+
+from services.common.artifacts import ArtifactStore
+from services.common.errors import ModelCIError, TransientError
+from services.common.events import Candidate, UpdateRequest, now_ms
+from services.common.logs import model_var, version_var
+from services.common.registry import ModelRecord, ModelRegistry, VersionRecord, VersionStatus
+from services.trainer import errors
+from services.trainer.control import Admission, low_priority_stream
+from services.trainer.evaluation import accuracy
+from services.trainer.lock import LockTimeout, ModelLock
+from services.trainer.metrics import TrainerMetrics
+from services.trainer.samples import SampleReader
+from services.trainer.settings import TrainerSettings
+from services.trainer.state import StrategyStateStore
+from services.trainer.weights import WEIGHTS_SHA256, WEIGHTS_URI, dump_state, fit, hidden_width, raw_state
+
+_log = structlog.get_logger("modelci.trainer")
+
+
+def code_version() -> str:
+    """``modelci-e <version>`` plus ``+g<commit>`` when running from a git checkout."""
+    try:
+        version = metadata.version("modelci-e")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"modelci-e {version}" + (f"+g{commit}" if commit else "")
+
+
+def choose_device(setting: str) -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device("cpu")
+
+
+def parse_overrides(values: dict[str, str]) -> dict:
+    """Hyperparameter overrides arrive as JSON text per key (the Avro map is string-valued)."""
+    out = {}
+    for key, text in values.items():
+        try:
+            out[key] = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise errors.UpdateFailed(errors.INVALID_HYPERPARAMETERS, f"{key}: not JSON text: {text!r}") from exc
+    return out
+
+
+@dataclass
+class Trainer:
+    settings: TrainerSettings
+    registry: ModelRegistry
+    store: ArtifactStore
+    states: StrategyStateStore
+    reader: SampleReader
+    redis: object
+    metrics: TrainerMetrics
+    device: torch.device
+    load: object | None = None  # control.TritonLoad, or None when not watching serving
+    code: str = ""
+
+    def __post_init__(self) -> None:
+        self.code = self.code or code_version()
+
+    def lock_key(self, model: str) -> str:
+        return f"{self.settings.redis.key_prefix}trainer:lock:{model}"
+
+    # -- one request ---------------------------------------------------------------------
+    def process(self, req: UpdateRequest, stop: Callable[[], bool] = lambda: False) -> Candidate:
+        """Runs one update under the model's lock; returns a succeeded or failed Candidate."""
+        model_var.set(req.model)
+        version_var.set(req.base_version)
+        self.metrics.updates_started.labels(req.model).inc()
+        start = time.monotonic()
+        lock = ModelLock(self.redis, self.lock_key(req.model), self.settings.lock_ttl_ms)
+        try:
+            lock.acquire(self.settings.lock_wait_s, stop)
+        except LockTimeout as exc:
+            raise (errors.Interrupted(str(exc)) if stop() else TransientError(str(exc))) from exc
+        if lock.waited_s > 0.05:
+            self.metrics.lock_waits.labels(req.model).inc()
+            self.metrics.lock_wait_seconds.labels(req.model).inc(lock.waited_s)
+            _log.info("lock_waited", seconds=round(lock.waited_s, 3))
+        acquired_ms = now_ms()
+        try:
+            candidate = self._update(req, lock.waited_s, acquired_ms, stop)
+        except errors.UpdateFailed as exc:
+            candidate = self._failed(req, exc.reason, exc.detail)
+        except TransientError:
+            raise
+        except ModelCIError as exc:  # the strategy's own errors carry their reason
+            candidate = self._failed(req, exc.reason, str(exc))
+        except Exception as exc:  # a poison request must not loop forever: fail it, loudly
+            _log.exception("update_crashed")
+            candidate = self._failed(req, errors.INTERNAL, f"{type(exc).__name__}: {exc}")
+        finally:
+            lock.release()
+        elapsed = time.monotonic() - start
+        candidate.train_seconds = round(elapsed, 3)
+        self.metrics.duration.labels(req.model).observe(elapsed)
+        return candidate
+
+    def _failed(self, req: UpdateRequest, reason: str, detail: str) -> Candidate:
+        self.metrics.updates_failed.labels(req.model, reason).inc()
+        _log.warning("update_failed", reason=reason, detail=detail, update_id=req.event_id)
+        return Candidate(
+            update_id=req.event_id,
+            model=req.model,
+            outcome="failed",
+            reason=reason,
+            base_version=req.base_version,
+            strategy=req.strategy or "",
+            code_version=self.code,
+            sample_ranges=list(req.sample_ranges),
+            hyperparameters=dict(req.hyperparameters),
+            samples_topic=req.samples_topic,
+            device=str(self.device),
+        )
+
+    def _strategy(self, record: ModelRecord, req: UpdateRequest):
+        from strategies.registry import get_strategy
+
+        name = req.strategy or record.strategy
+        cls = get_strategy(name)  # UnknownStrategy -> failed, reason unknown_strategy
+        # The model's stored hyperparameters belong to its own strategy; an override starts clean.
+        hp = dict(record.hyperparameters) if name == record.strategy else {}
+        hp.update(parse_overrides(req.hyperparameters))
+        cls.validate_hyperparameters(hp)  # InvalidHyperparameters before anything heavy
+        return name, cls, hp
+
+    def _update(self, req: UpdateRequest, waited_s: float, acquired_ms: int, stop: Callable[[], bool]) -> Candidate:
+        from strategies.errors import IncompatibleState
+        from strategies.export import export_torchscript
+        from strategies.models import make_mlp
+
+        record = self.registry.get_model(req.model)
+        if record is None:
+            raise errors.UpdateFailed(errors.UNKNOWN_MODEL, f"model {req.model!r} is not registered")
+        base = self.registry.get_version(req.model, req.base_version)
+        if base is None:
+            raise errors.UpdateFailed(errors.UNKNOWN_BASE_VERSION, f"{req.model!r} has no version {req.base_version}")
+        name, cls, hp = self._strategy(record, req)
+        shape = [int(d) for d in record.input_shape]
+
+        raw = raw_state(self.store, base)
+        net = make_mlp(int(np.prod(shape)), record.num_classes, hidden_width(raw) or self.settings.hidden)
+        fit(net, raw)
+        base_net = copy.deepcopy(net).to(self.device)
+        strategy = cls(net, hp, device=str(self.device))
+        restored = self.states.load(req.model, name)
+        restored_from = None
+        if restored is not None:
+            try:
+                strategy.load_state_dict(restored[0])
+                restored_from = restored[1]
+            except IncompatibleState as exc:  # e.g. the model's shape changed: start the memory afresh
+                _log.warning("strategy_state_incompatible", detail=str(exc))
+                strategy = cls(make_mlp(int(np.prod(shape)), record.num_classes, hidden_width(raw) or self.settings.hidden), hp, device=str(self.device))
+                fit(strategy.model, raw)
+
+        samples = self.reader.read(req.samples_topic, list(req.sample_ranges), req.model, shape, record.num_classes)
+        for why, n in samples.skipped.items():
+            self.metrics.samples_skipped.labels(req.model, why).inc(n)
+        train, hold = samples.split(self.settings.holdout_fraction)
+        if len(train) == 0:
+            train, hold = samples, hold
+        memory = strategy.memory()
+        mem_x, mem_y = memory if memory is not None else (np.zeros((0, *shape), np.float32), np.zeros(0, np.int64))
+
+        base_hold = accuracy(base_net, hold.x, hold.y, self.device)
+        base_mem = accuracy(base_net, mem_x, mem_y, self.device)
+        del base_net
+
+        torch.manual_seed(self.settings.seed)
+        admission = Admission(self.settings.control, self.load, on_pause=self.metrics.paused_seconds.inc, stop=stop)
+        train_started = time.monotonic()
+        with admission.attached(strategy.model), low_priority_stream(self.device, self.settings.control.low_priority_cuda_stream and self.settings.control.enabled):
+            train_metrics = strategy.train(torch.from_numpy(train.x), torch.from_numpy(train.y))
+        fit_seconds = time.monotonic() - train_started
+        finished_ms = now_ms()
+
+        cand_hold = accuracy(strategy.model, hold.x, hold.y, self.device)
+        cand_mem = accuracy(strategy.model, mem_x, mem_y, self.device)
+        trained = copy.deepcopy(strategy.model).to("cpu").eval()
+        artifact = export_torchscript(trained, tuple(shape))
+        uri, sha = self.store.put(artifact, suffix=".pt")
+        weights_uri, weights_sha = self.store.put(dump_state(trained.state_dict()), suffix=".weights.pt")
+
+        metrics: dict[str, float] = {
+            "samples_train": float(len(train)),
+            "samples_holdout": float(len(hold)),
+            "samples_skipped": float(sum(samples.skipped.values())),
+            "memory_size": float(len(mem_y)),
+            "fit_seconds": round(fit_seconds, 3),
+            "paused_seconds": round(admission.paused_s, 3),
+            "lock_wait_seconds": round(waited_s, 3),
+        }
+        for key, value in (
+            ("accuracy_new_holdout", cand_hold),
+            ("base_accuracy_new_holdout", base_hold),
+            ("accuracy_memory", cand_mem),
+            ("base_accuracy_memory", base_mem),
+        ):
+            if value is not None:
+                metrics[key] = value
+                self.metrics.accuracy.labels(req.model, key).set(value)
+        for key, value in (train_metrics or {}).items():
+            if isinstance(value, (int, float)) and np.isfinite(value):
+                metrics[key if key == "loss" else f"train_{key}"] = float(value)
+
+        version = self.registry.next_version(req.model)
+        version_var.set(version)
+        hp_text = {k: json.dumps(v) for k, v in hp.items()}
+        ranges = [r.to_record() for r in req.sample_ranges]
+        self.registry.put_version(
+            VersionRecord(
+                model=req.model,
+                version=version,
+                status=VersionStatus.CANDIDATE,
+                artifact_uri=uri,
+                artifact_sha256=sha,
+                base_version=req.base_version,
+                strategy=name,
+                hyperparameters=hp,
+                sample_ranges=ranges,
+                samples_topic=req.samples_topic,
+                metrics=metrics,
+                report={
+                    WEIGHTS_URI: weights_uri,
+                    WEIGHTS_SHA256: weights_sha,
+                    "code_version": self.code,
+                    "device": str(self.device),
+                    "lock_acquired_at_ms": acquired_ms,
+                    "trained_at_ms": finished_ms,
+                    "strategy_state_from_version": restored_from,
+                    "skipped": dict(samples.skipped),
+                },
+                update_id=req.event_id,
+                created_at_ms=now_ms(),
+                updated_at_ms=now_ms(),
+            )
+        )
+        self.states.save(req.model, name, strategy.state_dict(), version)
+        self.metrics.updates_finished.labels(req.model).inc()
+        self.metrics.samples_used.labels(req.model).inc(len(samples))
+        _log.info("candidate_trained", candidate=version, samples=len(samples), skipped=dict(samples.skipped), **{k: round(v, 4) for k, v in metrics.items()})
+        return Candidate(
+            update_id=req.event_id,
+            model=req.model,
+            outcome="succeeded",
+            version=version,
+            base_version=req.base_version,
+            artifact_uri=uri,
+            artifact_sha256=sha,
+            strategy=name,
+            hyperparameters=hp_text,
+            samples_topic=req.samples_topic,
+            sample_ranges=list(req.sample_ranges),
+            samples_used=len(samples),
+            metrics=metrics,
+            code_version=self.code,
+            device=str(self.device),
+        )

@@ -1,0 +1,172 @@
+"""Reads the labeled samples an update request names, straight from ``cl.samples`` by offset.
+
+No consumer group: the request says exactly which offsets to learn from (lineage), so the reader
+assigns those partitions at those offsets and stops at each range's end. Samples repeat when the
+join re-publishes after a restart, so they are deduplicated by ``sample_id``; samples that cannot
+be trained on (NaN, wrong length, label outside the classes) are skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, TopicPartition
+
+from services.common.errors import SerdeError, TransientError
+from services.common.events import LabeledSampleBatch, OffsetRange
+from services.common.serde import decode_event
+from services.common.settings import KafkaSettings
+from services.trainer import errors
+
+
+@dataclass
+class SampleSet:
+    """The usable samples of one request, in offset order, and what was skipped and why."""
+
+    ids: list[str]
+    x: np.ndarray  # float32 [n, *input_shape]
+    y: np.ndarray  # int64 [n]
+    skipped: Counter = field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def split(self, holdout_fraction: float) -> tuple["SampleSet", "SampleSet"]:
+        """(train, holdout): a sample is held back when the hash of its id falls in the fraction.
+
+        Hashing the id (not the position) keeps the split the same whatever order or ranges the
+        samples arrive in, so a re-run of a request evaluates on exactly the same samples.
+        """
+        bucket = np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for i in self.ids])
+        hold = bucket < holdout_fraction
+        if len(self) >= 2 and (hold.all() or not hold.any()):
+            hold = np.zeros(len(self), dtype=bool)
+            hold[:: max(2, round(1 / max(holdout_fraction, 1e-6)))] = True
+        pick = lambda mask: SampleSet([i for i, m in zip(self.ids, mask) if m], self.x[mask], self.y[mask])  # noqa: E731
+        return pick(~hold), pick(hold)
+
+
+def _validate(ranges: list[OffsetRange]) -> None:
+    for r in ranges:
+        if r.start < 0 or r.end < r.start or r.partition < 0:
+            raise errors.UpdateFailed(errors.OFFSETS_OUT_OF_RANGE, f"invalid range {r}")
+
+
+class SampleReader:
+    """Reads ranges of a samples topic with a plain assigned consumer (no group, no commits)."""
+
+    def __init__(self, kafka: KafkaSettings, timeout_s: float = 60.0) -> None:
+        self.kafka = kafka
+        self.timeout_s = timeout_s
+
+    def _consumer(self) -> Consumer:
+        return Consumer(
+            self.kafka.confluent_config(
+                **{
+                    # librdkafka wants a group id even for assign(); nothing is ever committed to it.
+                    "group.id": f"modelci-trainer-reader-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "error",
+                    "enable.partition.eof": True,
+                }
+            )
+        )
+
+    def read(self, topic_name: str, ranges: list[OffsetRange], model: str, input_shape: list[int], num_classes: int) -> SampleSet:
+        _validate(ranges)
+        wanted = [r for r in ranges if r.end > r.start]
+        if not wanted:
+            raise errors.UpdateFailed(errors.NO_SAMPLES, "the request names no offsets")
+        topic = self.kafka.topic(topic_name)
+        cons = self._consumer()
+        try:
+            return self._read(cons, topic, wanted, model, input_shape, num_classes)
+        finally:
+            cons.close()
+
+    def _read(self, cons: Consumer, topic: str, ranges: list[OffsetRange], model: str, shape: list[int], num_classes: int) -> SampleSet:
+        meta = cons.list_topics(topic, timeout=10)
+        tmeta = meta.topics.get(topic)
+        if tmeta is None or tmeta.error is not None:
+            raise errors.UpdateFailed(errors.OFFSETS_OUT_OF_RANGE, f"topic {topic} does not exist")
+        by_partition: dict[int, list[OffsetRange]] = {}
+        for r in ranges:
+            if r.partition not in tmeta.partitions:
+                raise errors.UpdateFailed(errors.OFFSETS_OUT_OF_RANGE, f"{topic} has no partition {r.partition}")
+            lo, hi = cons.get_watermark_offsets(TopicPartition(topic, r.partition), timeout=10)
+            if r.start < lo or r.end > hi:
+                raise errors.UpdateFailed(
+                    errors.OFFSETS_OUT_OF_RANGE,
+                    f"{topic}[{r.partition}] [{r.start}, {r.end}) is outside the retained offsets [{lo}, {hi})",
+                )
+            by_partition.setdefault(r.partition, []).append(r)
+        width = int(np.prod(shape))
+        seen: set[str] = set()
+        ids: list[str] = []
+        rows: list[list[float]] = []
+        labels: list[int] = []
+        skipped: Counter = Counter()
+
+        def accept(msg_value: bytes, partition: int, offset: int) -> None:
+            try:
+                batch = decode_event(LabeledSampleBatch, msg_value, topic=topic, partition=partition, offset=offset)
+            except SerdeError:
+                skipped["undecodable"] += 1
+                return
+            if batch.model != model:
+                skipped["other_model"] += len(batch.items)
+                return
+            for s in batch.items:
+                if s.sample_id in seen:
+                    skipped["duplicate"] += 1
+                elif len(s.features) != width:
+                    skipped["wrong_shape"] += 1
+                elif not all(math.isfinite(v) for v in s.features):
+                    skipped["nan"] += 1
+                elif not 0 <= s.label < num_classes:
+                    skipped["bad_label"] += 1
+                else:
+                    seen.add(s.sample_id)
+                    ids.append(s.sample_id)
+                    rows.append(s.features)
+                    labels.append(s.label)
+
+        deadline = time.monotonic() + self.timeout_s
+        for partition, parts in sorted(by_partition.items()):
+            for r in sorted(parts, key=lambda r: r.start):
+                cons.assign([TopicPartition(topic, partition, r.start)])
+                next_offset = r.start
+                while next_offset < r.end:
+                    if time.monotonic() > deadline:
+                        raise TransientError(f"reading {topic}[{partition}] stalled at offset {next_offset}")
+                    msg = cons.poll(0.5)
+                    if msg is None:
+                        continue
+                    if msg.error():
+                        code = msg.error().code()
+                        if code == KafkaError._PARTITION_EOF:
+                            # Compaction or transaction markers can leave holes: the end is reached.
+                            if msg.offset() >= r.end or msg.offset() == OFFSET_INVALID:
+                                break
+                            continue
+                        if code == KafkaError.OFFSET_OUT_OF_RANGE or code == KafkaError._AUTO_OFFSET_RESET:
+                            raise errors.UpdateFailed(errors.OFFSETS_OUT_OF_RANGE, f"{topic}[{partition}]@{next_offset}: {msg.error()}")
+                        raise TransientError(f"reading {topic}[{partition}]: {msg.error()}")
+                    if msg.offset() >= r.end:
+                        break
+                    accept(msg.value(), partition, msg.offset())
+                    next_offset = msg.offset() + 1
+                cons.unassign()
+        if not ids:
+            raise errors.UpdateFailed(errors.NO_SAMPLES, f"no usable samples in the ranges (skipped: {dict(skipped)})")
+        x = np.asarray(rows, dtype=np.float32).reshape(len(rows), *shape)
+        return SampleSet(ids, x, np.asarray(labels, dtype=np.int64), skipped)
+
+

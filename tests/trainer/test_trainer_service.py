@@ -1,0 +1,202 @@
+"""The trainer on the real broker, Redis and Triton: requests in, candidates out."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+import tritonclient.http as httpclient
+
+from infra.local.process import wait_until
+from services.common import topics
+from services.common.events import DeadLetter, OffsetRange, UpdateRequest
+from services.common.serde import decode_event, encode_event
+from services.common.triton_repo import ModelSpec, write_configs, write_version
+from services.trainer.core import Trainer, choose_device
+from services.trainer.metrics import TrainerMetrics
+from services.trainer.samples import SampleReader
+from services.trainer.state import StrategyStateStore
+from tests.trainer.conftest import MODEL
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_update_request_becomes_candidate_that_triton_serves(env, digits, triton_settings, triton_server):
+    x, y = digits
+    env.register()
+    # 300 good samples, then 4 NaN, 3 of the wrong length and 5 repeats of sample ids.
+    good = env.publish_samples(x[:300], y[:300], "good")
+    nan = x[300:304].copy()
+    nan[:, 5] = np.nan
+    bad_nan = env.publish_samples(nan, y[300:304], "nan")
+    bad_shape = env.publish_samples(x[304:307], y[304:307], "short", features=[list(r[:60]) for r in x[304:307]])
+    dup = env.publish_samples(x[:5], y[:5], "good")
+    app = env.start()
+    req = env.request([OffsetRange(0, good.start, dup.end)])
+    [cand] = env.candidates(1)
+
+    assert cand.outcome == "succeeded", cand.reason
+    assert (cand.update_id, cand.base_version, cand.version, cand.strategy) == (req.event_id, 1, 2, "replay")
+    assert cand.samples_used == 300
+    assert cand.metrics["samples_skipped"] == 12
+    assert cand.sample_ranges == [OffsetRange(0, good.start, dup.end)]
+    assert json.loads(cand.hyperparameters["epochs"]) == 10
+    assert cand.code_version.startswith("modelci-e ") and cand.device == "cpu"
+    for key in ("accuracy_new_holdout", "base_accuracy_new_holdout", "loss"):
+        assert 0.0 <= cand.metrics[key] <= (math.inf if key == "loss" else 1.0)
+    # Ten epochs on ~240 digits beat the untrained version 1 on the held-back 60.
+    assert cand.metrics["accuracy_new_holdout"] > cand.metrics["base_accuracy_new_holdout"]
+    assert cand.metrics["samples_train"] + cand.metrics["samples_holdout"] == 300
+
+    version = env.registry.require_version(MODEL, 2)
+    assert version.status == "candidate" and version.base_version == 1
+    assert (version.artifact_uri, version.artifact_sha256) == (cand.artifact_uri, cand.artifact_sha256)
+    assert version.report["skipped"] == {"nan": 4, "wrong_shape": 3, "duplicate": 5}
+    assert version.update_id == req.event_id
+    # The plain weights are stored too, readable without unpickling objects.
+    weights = torch.load(io.BytesIO(env.store.get(version.report["weights_uri"], version.report["weights_sha256"])), weights_only=True)
+    assert set(weights) >= {"1.weight", "5.bias"}
+    skipped = app.metrics.samples_skipped
+    assert skipped.labels(MODEL, "nan")._value.get() == 4 and skipped.labels(MODEL, "wrong_shape")._value.get() == 3
+    assert env.lock_free()
+
+    # The artifact loads and serves in the real Triton, giving probabilities.
+    name = f"trainer-{cand.update_id[:8]}"
+    write_configs(triton_server.model_repository, ModelSpec(name, (64,), 10))
+    write_version(triton_server.model_repository, name, 2, env.store.get(cand.artifact_uri, cand.artifact_sha256))
+    client = httpclient.InferenceServerClient(triton_settings.http_url)
+    client.load_model(name)
+    try:
+        inp = httpclient.InferInput("INPUT__0", [4, 64], "FP32")
+        inp.set_data_from_numpy(x[:4])
+        out = client.infer(name, [inp], model_version="2").as_numpy("OUTPUT__0")
+        assert out.shape == (4, 10)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)
+    finally:
+        client.unload_model(name)
+        client.close()
+
+
+def test_restarted_trainer_continues_from_persisted_strategy_state(env, digits):
+    x, y = digits
+    env.register()
+    low, high = np.flatnonzero(y < 5)[:200], np.flatnonzero(y >= 5)[:200]
+    first = env.publish_samples(x[low], y[low], "a")
+    second = env.publish_samples(x[high], y[high], "b")
+
+    app = env.start()
+    env.request([first])
+    [c1] = env.candidates(1)
+    assert c1.outcome == "succeeded", c1.reason
+    assert c1.metrics["memory_size"] == 0  # nothing older than the first update
+    env.stop(app)
+
+    env.start()  # a new trainer instance: the replay memory must come from the persisted state
+    env.request([second], base_version=c1.version)
+    _, c2 = env.candidates(2)
+    assert c2.outcome == "succeeded", c2.reason
+    assert c2.base_version == c1.version and c2.version == c1.version + 1
+    assert c2.metrics["memory_size"] > 0
+    assert env.registry.require_version(MODEL, c2.version).report["strategy_state_from_version"] == c1.version
+    # The memory holds update 1's classes (0-4), on which the candidate is evaluated.
+    assert "accuracy_memory" in c2.metrics and "base_accuracy_memory" in c2.metrics
+    # Update 2 started from update 1's weights: the base already knows classes 0-4.
+    assert c2.metrics["base_accuracy_memory"] > 0.5
+
+
+def test_second_request_for_the_same_model_waits_for_the_lock(env, digits):
+    x, y = digits
+    env.register()
+    r1 = env.publish_samples(x[:300], y[:300], "one")
+    r2 = env.publish_samples(x[300:600], y[300:600], "two")
+    settings = env.settings()
+
+    def trainer() -> Trainer:
+        client = env.redis.client()
+        return Trainer(
+            settings=settings,
+            registry=env.registry,
+            store=env.store,
+            states=StrategyStateStore(client, env.store, env.redis.key_prefix),
+            reader=SampleReader(env.kafka),
+            redis=client,
+            metrics=TrainerMetrics(),
+            device=choose_device("cpu"),
+        )
+
+    requests = [UpdateRequest(model=MODEL, base_version=1, reason="manual", sample_ranges=[r]) for r in (r1, r2)]
+    trainers = [trainer(), trainer()]
+    results: dict[int, object] = {}
+    barrier = threading.Barrier(2)
+
+    def work(i: int) -> None:
+        barrier.wait()
+        results[i] = trainers[i].process(requests[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert all(c.outcome == "succeeded" for c in results.values()), [c.reason for c in results.values()]
+    versions = [env.registry.require_version(MODEL, c.version) for c in results.values()]
+    spans = sorted((v.report["lock_acquired_at_ms"], v.report["trained_at_ms"]) for v in versions)
+    assert spans[0][1] <= spans[1][0], f"updates overlapped: {spans}"
+    waited = sorted(c.metrics["lock_wait_seconds"] for c in results.values())
+    assert waited[1] > 0
+    assert sum(t.metrics.lock_waits.labels(MODEL)._value.get() for t in trainers) == 1
+    assert sorted(c.version for c in results.values()) == [2, 3]
+    assert env.lock_free()
+
+
+def test_bad_requests_fail_with_their_reason_and_release_the_lock(env, digits):
+    x, y = digits
+    env.register()
+    ok = env.publish_samples(x[:100], y[:100], "ok")
+    env.start()
+    reqs = {
+        "unknown_model": env.request([ok], model="nope"),
+        "no_samples": env.request([]),
+        "empty_range": env.request([OffsetRange(0, ok.start, ok.start)]),
+        "offsets_out_of_range": env.request([OffsetRange(0, ok.start, ok.end + 1000)]),
+        "missing_partition": env.request([OffsetRange(7, 0, 1)]),
+        "unknown_strategy": env.request([ok], strategy="no-such-strategy"),
+        "invalid_hyperparameters": env.request([ok], hyperparameters={"lr": "-1"}),
+        "not_json": env.request([ok], hyperparameters={"epochs": "three"}),
+        "unknown_base_version": env.request([ok], base_version=42),
+    }
+    env.send(b"\x00not avro at all")
+    good = env.request([ok])
+    env.send(encode_event(good))  # redelivered: answered once
+    cands = env.candidates(len(reqs) + 1)
+    by_id = {c.update_id: c for c in cands}
+    expected = {
+        "unknown_model": "unknown_model",
+        "no_samples": "no_samples",
+        "empty_range": "no_samples",
+        "offsets_out_of_range": "offsets_out_of_range",
+        "missing_partition": "offsets_out_of_range",
+        "unknown_strategy": "unknown_strategy",
+        "invalid_hyperparameters": "invalid_hyperparameters",
+        "not_json": "invalid_hyperparameters",
+        "unknown_base_version": "unknown_base_version",
+    }
+    for case, req in reqs.items():
+        cand = by_id[req.event_id]
+        assert (cand.outcome, cand.reason) == ("failed", expected[case]), case
+        assert cand.artifact_uri is None and cand.version is None
+    assert by_id[good.event_id].outcome == "succeeded"
+    [letter] = env.candidates(1, topic=topics.dlq(topics.UPDATES))
+    assert decode_event(DeadLetter, letter.value()).reason == "bad_marker"
+    # Only the one good request made a version; every lock was released.
+    assert [v.version for v in env.registry.list_versions(MODEL)] == [1, 2]
+    assert env.lock_free() and env.lock_free("nope")
+    # The duplicate is skipped, not retrained: wait for its offset to be committed, then count.
+    app = env.apps[0][0]
+    wait_until(lambda: app.metrics.duplicates._value.get() == 1, 60, "duplicate skipped")
+    assert env.count(topics.CANDIDATES) == len(reqs) + 1
