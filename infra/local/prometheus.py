@@ -11,6 +11,7 @@ from infra.local.component import Component
 from services.common.errors import InfraError
 
 CONFIG_TEMPLATE = Path(__file__).resolve().parent.parent / "prometheus" / "prometheus.local.yml"
+RULES_DIR = CONFIG_TEMPLATE.parent / "rules"
 
 
 class Prometheus(Component):
@@ -30,10 +31,18 @@ class Prometheus(Component):
     def targets_dir(self) -> Path:
         return self.home / "targets"
 
+    @property
+    def rules_dir(self) -> Path:
+        """Rule files Prometheus loads (copies of infra/prometheus/rules; reload with POST /-/reload)."""
+        return self.home / "rules"
+
     def prepare(self) -> None:
         self.targets_dir.mkdir(parents=True, exist_ok=True)
+        self.rules_dir.mkdir(parents=True, exist_ok=True)
+        for rules in sorted(RULES_DIR.glob("*.yml")):
+            shutil.copyfile(rules, self.rules_dir / rules.name)
         config = Template(CONFIG_TEMPLATE.read_text()).substitute(
-            targets_dir=self.targets_dir, scrape_interval=self.settings.prometheus_scrape_interval
+            targets_dir=self.targets_dir, rules_dir=self.rules_dir, scrape_interval=self.settings.prometheus_scrape_interval
         )
         (self.home / "prometheus.yml").write_text(config)
 
