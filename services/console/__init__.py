@@ -1,0 +1,1 @@
+"""The web console and management API: models, lineage, live accuracy, actions, roles, audit."""
