@@ -26,6 +26,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(__import__("services.cli.model_cmd", fromlist=["app"]).app, name="model")
 app.add_typer(__import__("services.cli.observability_cmd", fromlist=["app"]).app, name="observability")
+app.add_typer(__import__("services.cli.console_cmd", fromlist=["app"]).app, name="console")
 app.command("demo")(demo_cmd.demo)
 
 

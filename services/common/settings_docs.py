@@ -15,6 +15,7 @@ SETTINGS_CLASSES = [
     "services.common.settings:ObservabilitySettings",
     "infra.local.settings:InfraSettings",
     "services.deployer.settings:DeployerSettings",
+    "services.console.settings:ConsoleSettings",
 ]
 
 
