@@ -7,6 +7,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus   >/dev/null || need+=(prometheus)
 command -v java         >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn          >/dev/null || need+=(maven)
+command -v chromium     >/dev/null || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing Debian packages: ${need[*]}"
 SUDO=""
