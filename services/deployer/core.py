@@ -27,7 +27,7 @@ from services.common.registry import ModelRegistry, VersionRecord, VersionStatus
 from services.deployer.gate import Gate
 from services.deployer.metrics import DeployerMetrics
 from services.deployer.policy import Policy
-from services.deployer.publisher import stage, switch
+from services.deployer.publisher import switch
 from services.deployer.samples import SampleStore
 from services.deployer.triton_ops import TritonLoadFailed, TritonOps
 
@@ -162,12 +162,10 @@ class Deployer:
             probe = np.random.default_rng(0).normal(size=(4, *model.input_shape)).astype(np.float32)
         previous = model.serving_version
         try:
-            stage(self.repository, name, version, data)
-            keep = [previous, version] if previous is not None and previous < version else [version]
-            load_s = switch(self.triton, self.repository, model, keep, version, probe[:4])
+            load_s = switch(self.triton, self.repository, model, [version], version, {version: data}, probe[:4])
         except TritonLoadFailed as exc:
-            if previous is not None:
-                switch(self.triton, self.repository, model, self._keep_for(model, previous), previous, probe[:4])
+            if previous is not None:  # put back exactly what served before
+                switch(self.triton, self.repository, model, [previous], previous, self._artifacts(name, [previous]), probe[:4])
             self.registry.set_status(name, version, S.REJECTED, note=f"triton: {exc}")
             self.metrics.rejected.labels(name, "triton_load_failed").inc()
             self._event(name, version, "rejected", reasons=["triton_load_failed"], report={"detail": str(exc)[:500]},
@@ -176,7 +174,7 @@ class Deployer:
         self.metrics.load_seconds.labels(name).observe(load_s)
         self.registry.set_status(name, version, S.SERVING, actor=actor, note=f"previous {previous}")
         if previous is not None and previous != version:
-            self.registry.set_status(name, previous, S.RETIRED, actor=actor, note=f"superseded by v{version}; kept loaded for rollback")
+            self.registry.set_status(name, previous, S.RETIRED, actor=actor, note=f"superseded by v{version}; rollback target")
         self.registry.update_model(name, serving_version=version, previous_version=previous if previous != version else None,
                                    updated_at_ms=int(time.time() * 1000))
         self.r.hset(f"{self.p}watch:{name}", mapping={"version": version, "previous": previous if previous is not None else -1,
@@ -190,9 +188,14 @@ class Deployer:
         _log.info("deployed", model=name, version=version, previous=previous, load_s=round(load_s, 3))
         return True
 
-    def _keep_for(self, model, serving: int) -> list[int]:
-        prev = model.previous_version
-        return [prev, serving] if prev is not None and prev < serving else [serving]
+    def _artifacts(self, name: str, versions: list[int]) -> dict[int, bytes]:
+        """Artifacts of ``versions`` whose folders are gone from the repository (to re-stage them)."""
+        out = {}
+        for v in versions:
+            if not (self.repository / name / str(v) / "model.pt").exists():
+                rec = self.registry.require_version(name, v)
+                out[v] = self.store.get(rec.artifact_uri, rec.artifact_sha256)
+        return out
 
     # --- rollback --------------------------------------------------------------------------------
     def rollback(self, name: str, target: int | None, *, actor: str, trigger: str, evidence: dict[str, Any]) -> bool:
@@ -203,11 +206,9 @@ class Deployer:
         if target is None or current is None or target == current:
             _log.warning("nothing to roll back to", model=name, current=current, target=target)
             return False
-        record = self.registry.require_version(name, target)
-        data = self.store.get(record.artifact_uri, record.artifact_sha256)
-        stage(self.repository, name, target, data)
+        self.registry.require_version(name, target)
         probe = np.random.default_rng(0).normal(size=(4, *model.input_shape)).astype(np.float32)
-        load_s = switch(self.triton, self.repository, model, [target], target, probe)
+        load_s = switch(self.triton, self.repository, model, [target], target, self._artifacts(name, [target]), probe)
         self.metrics.load_seconds.labels(name).observe(load_s)
         evidence = clean({**evidence, "trigger": trigger, "rolled_back_version": current, "restored_version": target, "load_s": load_s})
         self.registry.set_status(name, target, S.SERVING, actor=actor, note=f"rollback from v{current}")

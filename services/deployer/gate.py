@@ -23,7 +23,7 @@ from services.common.triton_repo import write_configs, write_version
 from services.deployer import checks
 from services.deployer.checks import Check, CandidateInvalid
 from services.deployer.policy import Policy
-from services.deployer.publisher import policy_text, spec_of
+from services.deployer.publisher import POLICY, spec_of
 from services.deployer.samples import SampleSet, SampleStore
 from services.deployer.triton_ops import TritonLoadFailed, TritonOps, TritonUnavailable
 
@@ -151,7 +151,7 @@ class Gate:
         folder = self.repository / staging
         shutil.rmtree(folder, ignore_errors=True)
         spec = spec_of(model)
-        write_configs(self.repository, type(spec)(staging, spec.input_shape, spec.num_classes), policy_text([1]))
+        write_configs(self.repository, type(spec)(staging, spec.input_shape, spec.num_classes), POLICY)
         write_version(self.repository, staging, 1, data)
         try:
             load_s = self.triton.load(staging)

@@ -22,7 +22,7 @@ from services.common.registry import ModelRecord, VersionStatus
 from services.common.triton_repo import versions_on_disk
 from services.deployer.core import Deployer
 from services.deployer.gate import STAGING_SUFFIX
-from services.deployer.publisher import configured_versions, stage, switch
+from services.deployer.publisher import remove_version, switch
 from services.deployer.triton_ops import TritonUnavailable
 
 S = VersionStatus
@@ -69,8 +69,8 @@ def _reconcile_model(dep: Deployer, model: ModelRecord) -> list[str]:
         if rec is None or not rec.artifact_uri:
             continue
         try:
-            stage(dep.repository, name, v, dep.store.get(rec.artifact_uri, rec.artifact_sha256))
-            switch(dep.triton, dep.repository, model, [v], v, np.zeros((1, *model.input_shape), dtype=np.float32))
+            data = {v: dep.store.get(rec.artifact_uri, rec.artifact_sha256)}
+            switch(dep.triton, dep.repository, model, [v], v, data, np.zeros((1, *model.input_shape), dtype=np.float32))
             ready = dep.triton.ready_versions(name)
             target = v
             actions.append(f"{name}: reloaded v{v} into Triton")
@@ -80,13 +80,11 @@ def _reconcile_model(dep: Deployer, model: ModelRecord) -> list[str]:
         except Exception as exc:  # an artifact gone or a load refused: try the next one
             actions.append(f"{name}: v{v} cannot be served ({type(exc).__name__}: {str(exc)[:120]})")
     previous = model.previous_version if model.previous_version is not None and target is not None and model.previous_version < target else None
-    keep = [v for v in (previous, target) if v is not None]
-    if target is not None and (set(keep) != ready or configured_versions(dep.repository, name) != sorted(keep)):
-        if previous is not None and previous not in ready:
-            keep = [target]
-            previous = None
+    keep = [target] if target is not None else []
+    on_disk = set(versions_on_disk(dep.repository, name))
+    if target is not None and (set(keep) != ready or set(keep) != on_disk):
         probe = np.zeros((1, *model.input_shape), dtype=np.float32)
-        switch(dep.triton, dep.repository, model, keep, target, probe)
+        switch(dep.triton, dep.repository, model, keep, target, dep._artifacts(name, keep), probe)
         actions.append(f"{name}: Triton set to {keep} (was {sorted(ready)})")
     # The registry now follows Triton.
     for v, rec in versions.items():
@@ -104,9 +102,9 @@ def _reconcile_model(dep: Deployer, model: ModelRecord) -> list[str]:
         actions.append(f"{name}: registry serving v{target} (was v{model.serving_version})")
     if target is not None:
         dep.metrics.serving_version.labels(name).set(target)
-    keep_dirs = set(keep) | {v for v, rec in versions.items() if rec.status in (S.RETIRED, S.HELD)}
+    # Under the ``latest`` policy any folder could be loaded by the next load: keep only ``keep``.
     for v in versions_on_disk(dep.repository, name):
-        if v not in keep_dirs:
-            shutil.rmtree(Path(dep.repository) / name / str(v), ignore_errors=True)
+        if v not in keep:
+            remove_version(dep.repository, name, v)
             actions.append(f"{name}: removed folder of v{v} ({versions[v].status if v in versions else 'unknown'})")
     return actions

@@ -20,7 +20,7 @@ from services.common.registry import ModelRecord, ModelRegistry, VersionRecord, 
 from services.deployer import checks
 from services.deployer.checks import CandidateInvalid
 from services.deployer.policy import Policy
-from services.deployer.publisher import stage, switch
+from services.deployer.publisher import switch
 from services.deployer.triton_ops import TritonOps
 
 
@@ -62,8 +62,7 @@ def register_model(
     record = VersionRecord(model=name, version=1, status=VersionStatus.VALIDATING, artifact_uri=uri, artifact_sha256=digest,
                            strategy=strategy, created_at_ms=now, updated_at_ms=now)
     registry.put_version(record)
-    stage(Path(repository), name, 1, artifact)
     probe = np.zeros((2, *input_shape), dtype=np.float32)
-    load_s = switch(triton, Path(repository), model, [1], 1, probe)
+    load_s = switch(triton, Path(repository), model, [1], 1, {1: artifact}, probe)
     registry.update_model(name, serving_version=1)
     return registry.set_status(name, 1, VersionStatus.SERVING, actor=actor, note="registered", metrics={"load_s": load_s})

@@ -75,8 +75,9 @@ def test_bad_candidates_are_rejected_and_serving_untouched(env, trained, tmp_pat
     assert env.registry.require_model(env.name).serving_version == good.version
     expected = torch.jit.load(io.BytesIO(trained["good"]))(torch.from_numpy(probe)).detach().numpy()
     assert np.allclose(env.unpinned(probe), expected, atol=1e-5)
-    # The previous version stays loaded for rollback, retired in the registry.
-    assert env.triton.ready_versions(env.name) == {1, good.version}
+    # Triton serves exactly the new version; the previous one is the registry's rollback target.
+    assert env.triton.ready_versions(env.name) == {good.version}
+    assert env.registry.require_model(env.name).previous_version == 1
     assert env.registry.require_version(env.name, 1).status == VersionStatus.RETIRED
     # A replayed candidate event changes nothing (idempotent on the event id).
     n = len(env.events)
