@@ -24,6 +24,7 @@ DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 BOARDS: dict[str, Callable[[], dashboard.Dashboard]] = {
     "overview": overview.overview,
     "inference": service_boards.inference,
+    "drift": service_boards.drift,
     "trainer": service_boards.trainer,
     "deployer": service_boards.deployer,
     "console": service_boards.console,

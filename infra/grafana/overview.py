@@ -14,7 +14,7 @@ from infra.grafana.kit import MODEL, VERSION, Grid, build, event_annotation, mod
 def annotations() -> list:
     """Drift, update, deploy and rollback events as markers on every time series."""
     return [
-        event_annotation("Drift detected", "modelci_drift_events_total", "orange"),
+        event_annotation("Drift detected", "modelci_drift_detections_total", "orange"),
         event_annotation("Update finished", "modelci_trainer_updates_finished_total", "blue"),
         event_annotation("Deployed", "modelci_deployer_deployments_total", "green"),
         event_annotation("Rolled back", "modelci_deployer_rollbacks_total", "red"),
@@ -32,14 +32,17 @@ def overview() -> dashboard.Dashboard:
            description="Rollbacks in the last 15 minutes; the ModelCIRollback alert fires on any.")
     g.stat("Triton p99 latency", f"max(modelci:triton_latency_seconds:p99{{{MODEL}}})", unit="s",
            description="Worst p99 of Triton calls made by the inference service, over the selected models.")
-    g.series("Live accuracy by version", [query(f"modelci:live_accuracy{{{MODEL}, {VERSION}}}", "{{model}} v{{version}}")],
+    g.series("Live accuracy", [query(f"modelci:live_accuracy{{{MODEL}}}", "{{model}}")],
              unit="percentunit", min_val=0, max_val=1,
-             description="Rolling accuracy of served predictions against feedback, per model version.")
+             description="1 - the error rate the drift service's ADWIN detectors estimate on joined feedback "
+                         "(per model; read it with the version panel beside it).")
     g.series("Predictions by version", [query(f"modelci:predictions:rate1m{{{MODEL}, {VERSION}}}", "{{model}} v{{version}}")],
              unit="reqps", description="Traffic moves from one version to the next at each deployment.")
     g.row("Drift and updates")
-    g.series("Drift events (1h)", [query(f"modelci:drift_events:increase1h{{{MODEL}}}", "{{model}} {{detector}}")],
-             description="Drift events emitted per model and detector.")
+    g.series("Drift events and update requests (1h)", [
+        query(f"modelci:drift_events:increase1h{{{MODEL}}}", "{{model}} drift: {{detector}}"),
+        query(f"modelci:update_requests:increase1h{{{MODEL}}}", "{{model}} update: {{outcome}}"),
+    ], description="Drifts detected per detector, and what the drift service decided (requested, or suppressed).")
     g.series("Updates (1h)", [
         query(f"modelci:updates_started:increase1h{{{MODEL}}}", "{{model}} started"),
         query(f"modelci:updates_finished:increase1h{{{MODEL}}}", "{{model}} finished"),

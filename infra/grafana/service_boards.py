@@ -56,6 +56,33 @@ def inference() -> dashboard.Dashboard:
                  g, model_variables(), [event_annotation("Deployed", "modelci_deployer_deployments_total", "green")])
 
 
+def drift() -> dashboard.Dashboard:
+    g = Grid()
+    _health(g, "drift")
+    g.row("Stream")
+    g.series("Events consumed by topic", [query("sum by (topic, outcome) (rate(modelci_drift_events_in_total[1m]))",
+                                                "{{topic}} {{outcome}}")], unit="cps")
+    g.series("Events published by topic", [query("sum by (topic, outcome) (rate(modelci_drift_events_out_total[1m]))",
+                                                 "{{topic}} {{outcome}}")], unit="cps")
+    g.series("Join outcomes", [query(f"modelci:join:rate1m{{{MODEL}}}", "{{model}} {{outcome}}")], unit="cps",
+             description="hit: prediction and feedback joined; miss: feedback parked before its prediction; expiry: never matched.")
+    g.series("Consumer lag", [query("sum by (topic, partition) (modelci_drift_consumer_lag)", "{{topic}}[{{partition}}]")])
+    g.row("Detectors")
+    g.series("Live accuracy", [query(f"modelci:live_accuracy{{{MODEL}}}", "{{model}}")], unit="percentunit", min_val=0, max_val=1)
+    g.series("Error-rate estimates by detector", [
+        query(f'max by (model, detector) (modelci_drift_detector_value{{{MODEL}, signal="error"}})', "{{model}} {{detector}}")
+    ], unit="percentunit")
+    g.series("Drifts and update decisions (1h)", [
+        query(f"modelci:drift_events:increase1h{{{MODEL}}}", "{{model}} drift: {{detector}}"),
+        query(f"modelci:update_requests:increase1h{{{MODEL}}}", "{{model}} update: {{outcome}}"),
+    ])
+    g.series("Step time p99", [
+        query("histogram_quantile(0.99, sum by (topic, le) (rate(modelci_drift_step_seconds_bucket[1m])))", "{{topic}}")
+    ], unit="s", description="Decode, join, detectors and publish for one agent step.")
+    return build("ModelCI-e drift", "modelci-drift", "The drift service: join, detectors, drift events and update requests.",
+                 g, model_variables(), [event_annotation("Drift detected", "modelci_drift_detections_total", "orange")])
+
+
 def trainer() -> dashboard.Dashboard:
     g = Grid()
     _health(g, "trainer")
