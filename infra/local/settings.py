@@ -36,5 +36,7 @@ class InfraSettings(BaseSettings):
     """Prometheus web port."""
     prometheus_scrape_interval: str = "2s"
     """How often the local Prometheus scrapes its targets."""
+    service_port_base: int = 19400
+    """First /metrics port of the embedded services (inference, drift, trainer, deployer, console follow)."""
     start_timeout_s: float = 60.0
     """How long a component may take to become healthy before start-up fails."""
