@@ -35,6 +35,9 @@
   }
   var source = new EventSource("/api/v1/events" + (model ? "?model=" + encodeURIComponent(model) : ""));
   source.addEventListener("hello", function () {
+    // Catch up with whatever happened between rendering the page and (re)connecting: the
+    // subscription is live before "hello" is sent, so nothing falls between the two.
+    refresh();
     document.body.dataset.live = "connected";
     if (status) { status.className = "on"; }
   });

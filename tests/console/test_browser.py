@@ -1,0 +1,47 @@
+"""The console in a real browser (Debian's Chromium driven by Playwright): log in, watch the
+models page change live when a drift event arrives, a screenshot of it; a viewer cannot act; a
+stranger gets the login page and 401; a login without the CSRF token fails."""
+
+from __future__ import annotations
+
+from services.common import topics
+from services.common.events import DriftEvent
+
+from tests.console.browser import REPORTS, TIMEOUT_MS, browser, expect, log_in, page  # noqa: F401
+from tests.console.conftest import Console
+
+
+def test_models_page_updates_live_when_drift_arrives(console: Console, page, model: str) -> None:
+    log_in(page, console, "viewer-user", console.passwords["viewer"])
+    row = page.locator(f"tr[data-model='{model}']")
+    expect(row.locator(".drift .state")).to_have_text("ok")
+    page.evaluate("window.__sameDocument = 42")
+    console.publish(topics.DRIFT, DriftEvent(model=model, version=2, detector="adwin", signal="error",
+                                             statistics={"estimation": 0.4}, topic="cl.samples", partition=0,
+                                             offset=7, observations=300), key=model)
+    expect(row.locator(".drift .state")).to_have_text("drift", timeout=TIMEOUT_MS)
+    expect(row.locator(".drift")).to_contain_text("adwin on error")
+    expect(page.locator("#last-event")).to_contain_text(f"drift on {model}")
+    assert page.evaluate("window.__sameDocument") == 42  # updated in place, no reload
+    REPORTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(REPORTS / "console-models.png"), full_page=True)
+    assert (REPORTS / "console-models.png").stat().st_size > 10_000
+
+
+def test_viewer_cannot_act_in_the_browser(console: Console, page, model: str) -> None:
+    log_in(page, console, "viewer-user", console.passwords["viewer"], f"/models/{model}")
+    expect(page.locator("tr#v3 .status")).to_have_text("held")
+    assert page.locator("button[name=approve]").count() == 0 and page.locator("#form-update").count() == 0
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    forced = page.request.post(f"{console.url}/models/{model}/actions/approve", form={"version": "3", "csrf_token": csrf},
+                               max_redirects=0)
+    assert forced.status == 403
+
+
+def test_stranger_gets_login_page_and_401(console: Console, page) -> None:
+    page.goto(f"{console.url}/admin")
+    assert "/login" in page.url
+    assert page.request.get(f"{console.url}/api/v1/models").status == 401
+    forged = page.request.post(f"{console.url}/login", form={"username": "admin", "password": console.passwords["admin"]},
+                               max_redirects=0)
+    assert forged.status == 403  # no CSRF token: even right credentials do not log in
