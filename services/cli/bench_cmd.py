@@ -8,3 +8,4 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Run benchmarks and print their results as JSON.", no_args_is_help=True)
+from services.cli import bench_interference  # noqa: E402,F401

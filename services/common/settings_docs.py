@@ -16,6 +16,8 @@ SETTINGS_CLASSES = [
     "infra.local.settings:InfraSettings",
     "services.deployer.settings:DeployerSettings",
     "services.console.settings:ConsoleSettings",
+    "services.trainer.settings:TrainerSettings",
+    "services.trainer.settings:InterferenceSettings",
 ]
 
 

@@ -47,7 +47,7 @@ class TrainerApp:
         self.load = None
         if s.control.enabled and s.control.watch_triton:
             url = s.control.triton_metrics_url or s.triton.metrics_url
-            self.load = TritonLoad(url, s.control.max_pending_requests, s.control.max_queue_us, s.control.poll_interval_s).start()
+            self.load = TritonLoad.from_settings(url, s.control).start()
         self.trainer = Trainer(
             settings=s,
             registry=ModelRegistry(self.redis, s.redis.key_prefix),

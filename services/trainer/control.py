@@ -71,18 +71,26 @@ def parse_triton_metrics(text: str) -> dict[str, float]:
 class TritonLoad:
     """Polls Triton's /metrics in a thread; ``busy`` says whether serving is loaded right now."""
 
-    def __init__(self, url: str, max_pending: float, max_queue_us: float, interval_s: float = 0.25) -> None:
+    def __init__(
+        self, url: str, max_pending: float, max_queue_us: float, interval_s: float = 0.25, max_request_rate: float = -1.0
+    ) -> None:
         self.url = url
         self.max_pending = max_pending
         self.max_queue_us = max_queue_us
+        self.max_request_rate = max_request_rate
         self.interval_s = interval_s
         self.busy = False
         self.pending = 0.0
         self.queue_us = 0.0
+        self.request_rate = 0.0
         self.reachable = False
-        self._last: tuple[float, float] | None = None  # (request count, queue µs) at the last poll
+        self._last: tuple[float, float, float] | None = None  # (time, request count, queue µs) at the last poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, url: str, control: InterferenceSettings) -> "TritonLoad":
+        return cls(url, control.max_pending_requests, control.max_queue_us, control.poll_interval_s, control.max_request_rate)
 
     def poll_once(self, client: httpx.Client) -> None:
         try:
@@ -91,16 +99,27 @@ class TritonLoad:
             self.reachable = False
             self.busy = False  # no figures: do not block training forever on a missing Triton
             return
+        self.observe(totals, time.monotonic())
+
+    def observe(self, totals: dict[str, float], now: float) -> bool:
+        """Updates the figures from one scrape (summed metrics) taken at ``now``; returns ``busy``."""
         self.reachable = True
         self.pending = totals.get("nv_inference_pending_request_count", 0.0)
         count = totals.get("nv_inference_request_success", 0.0) + totals.get("nv_inference_request_failure", 0.0)
         queue = totals.get("nv_inference_queue_duration_us", 0.0)
-        if self._last is not None and count > self._last[0]:
-            self.queue_us = (queue - self._last[1]) / (count - self._last[0])
+        if self._last is not None and count > self._last[1]:
+            self.queue_us = (queue - self._last[2]) / (count - self._last[1])
+            self.request_rate = (count - self._last[1]) / max(now - self._last[0], 1e-3)
         else:
             self.queue_us = 0.0
-        self._last = (count, queue)
-        self.busy = self.pending > self.max_pending or self.queue_us > self.max_queue_us
+            self.request_rate = 0.0
+        self._last = (now, count, queue)
+        self.busy = (
+            self.pending > self.max_pending
+            or self.queue_us > self.max_queue_us
+            or 0 <= self.max_request_rate < self.request_rate
+        )
+        return self.busy
 
     def _run(self) -> None:
         with httpx.Client() as client:
@@ -142,9 +161,9 @@ class Admission:
     def checkpoint(self) -> None:
         if self.stop():
             raise Interrupted("shutdown requested during training")
+        self.steps += 1
         if not self.control.enabled:
             return
-        self.steps += 1
         if self.steps % max(1, self.control.check_every_steps):
             return
         now = time.monotonic()
@@ -155,9 +174,11 @@ class Admission:
         if self.load is not None and self.load.busy:
             start = time.monotonic()
             self.pauses += 1
+            waited = 0.0
             while self.load.busy and time.monotonic() - start < self.control.max_pause_s and not self.stop():
+                t0 = time.monotonic()
                 time.sleep(self.load.interval_s / 2)
-            waited = time.monotonic() - start
+                waited += min(time.monotonic() - t0, self.load.interval_s)  # a frozen process does not count
             self.paused_s += waited
             if self.on_pause is not None:
                 self.on_pause(waited)

@@ -31,6 +31,10 @@ class InterferenceSettings(BaseSettings):
     """Pause while ``nv_inference_pending_request_count`` summed over models is above this."""
     max_queue_us: float = 500.0
     """Pause while the mean queue time per request over the last poll interval exceeds this (µs)."""
+    max_request_rate: float = 20.0
+    """Pause while Triton serves more than this many requests/s (all models); negative: no rate
+    rule. On a small CPU box any concurrent compute slows serving (shared cores, caches, SMT),
+    so the default defers training to quiet periods; raise it where serving has headroom."""
     poll_interval_s: float = 0.25
     """How often the Triton metrics are read (by a background thread; the hook reads a cached figure)."""
     check_every_steps: int = 1
