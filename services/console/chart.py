@@ -26,12 +26,17 @@ def svg(series: dict[str, Any], width: int = 320, height: int = 80, pad: int = 4
     def x(t: float) -> float:
         return round(pad + (t - t0) / span * (width - 2 * pad), 1)
 
+    # The y axis spans [lo, 1], lo a tenth below the worst point: a drop from 95% to 77% must show.
+    lo = min([0.9] + [int(p["accuracy"] * 10) / 10 for p in points])
+
     def y(acc: float) -> float:
-        return round(height - pad - acc * (height - 2 * pad), 1)
+        return round(height - pad - (acc - lo) / (1 - lo) * (height - 2 * pad), 1)
 
     parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="accuracy over time">',
-             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#f8f9fa"/>']
+             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#f8f9fa"/>',
+             f'<text x="{pad}" y="{height - pad}" font-size="9" fill="#adb5bd">{lo * 100:.0f}%</text>',
+             f'<text x="{pad}" y="{pad + 8}" font-size="9" fill="#adb5bd">100%</text>']
     for m in markers:
         label = escape(f"{m['kind']} v{m.get('version')} {m.get('action') or ''}".strip())
         parts.append(f'<line class="marker marker-{m["kind"]}" x1="{x(m["at_ms"])}" x2="{x(m["at_ms"])}" y1="0" y2="{height}" '
@@ -44,5 +49,10 @@ def svg(series: dict[str, Any], width: int = 320, height: int = 80, pad: int = 4
         coords = " ".join(f"{x(p['t'])},{y(p['accuracy'])}" for p in pts)
         parts.append(f'<polyline class="acc v{version}" fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}">'
                      f'<title>v{version}: {pts[-1]["accuracy"]:.3f}</title></polyline>')
+        last = pts[-1]
+        parts.append(f'<circle cx="{x(last["t"])}" cy="{y(last["accuracy"])}" r="2.5" fill="{colour}">'
+                     f'<title>v{version}: {last["accuracy"]:.3f} over the last {last["samples"]} samples</title></circle>')
+        parts.append(f'<text x="{min(x(last["t"]) + 4, width - 58)}" y="{max(y(last["accuracy"]) - 3, 10)}" font-size="10" '
+                     f'fill="{colour}">v{version} {last["accuracy"] * 100:.0f}%</text>')
     parts.append("</svg>")
     return "".join(parts)

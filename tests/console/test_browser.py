@@ -5,23 +5,37 @@ stranger gets the login page and 401; a login without the CSRF token fails."""
 from __future__ import annotations
 
 from services.common import topics
-from services.common.events import DriftEvent
+from services.common.events import DriftEvent, LabeledSample, LabeledSampleBatch, now_ms
 
 from tests.console.browser import REPORTS, TIMEOUT_MS, browser, expect, log_in, page  # noqa: F401
 from tests.console.conftest import Console
+
+
+def samples(model: str, version: int, correct: int, wrong: int, at_ms: int) -> LabeledSampleBatch:
+    items = [LabeledSample(sample_id=f"s{at_ms}-{i}", model_version=version, features=[0.0], label=1,
+                           predicted=1 if i < correct else 2, confidence=0.8, prediction_partition=0, prediction_offset=i,
+                           feedback_partition=0, feedback_offset=i) for i in range(correct + wrong)]
+    return LabeledSampleBatch(model=model, items=items, joined_at_ms=at_ms)
 
 
 def test_models_page_updates_live_when_drift_arrives(console: Console, page, model: str) -> None:
     log_in(page, console, "viewer-user", console.passwords["viewer"])
     row = page.locator(f"tr[data-model='{model}']")
     expect(row.locator(".drift .state")).to_have_text("ok")
+    expect(row.locator(".accuracy")).to_have_text("—")
     page.evaluate("window.__sameDocument = 42")
+    start = now_ms() - 120_000
+    for i, correct in enumerate([19, 19, 18, 19, 17, 12, 10, 9]):  # accuracy falls: the concept drifted
+        console.publish(topics.SAMPLES, samples(model, 2, correct, 20 - correct, start + i * 15_000), key=model)
+    expect(row.locator(".accuracy")).to_contain_text("76.9%", timeout=TIMEOUT_MS)  # 123 of the last 160 samples
     console.publish(topics.DRIFT, DriftEvent(model=model, version=2, detector="adwin", signal="error",
                                              statistics={"estimation": 0.4}, topic="cl.samples", partition=0,
-                                             offset=7, observations=300), key=model)
+                                             offset=7, observations=300, detected_at_ms=start + 75_000), key=model)
     expect(row.locator(".drift .state")).to_have_text("drift", timeout=TIMEOUT_MS)
     expect(row.locator(".drift")).to_contain_text("adwin on error")
     expect(page.locator("#last-event")).to_contain_text(f"drift on {model}")
+    expect(row.locator("svg.chart line.marker-drift")).to_have_count(1)
+    expect(row.locator("svg.chart polyline.v2")).to_have_count(1)
     assert page.evaluate("window.__sameDocument") == 42  # updated in place, no reload
     REPORTS.mkdir(exist_ok=True)
     page.screenshot(path=str(REPORTS / "console-models.png"), full_page=True)
