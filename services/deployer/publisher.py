@@ -88,12 +88,17 @@ def switch(
             stage(repository, model.name, v, data[v])
         elif not (Path(repository) / model.name / str(v) / "model.pt").exists():
             raise TritonLoadFailed(f"{model.name} v{v} has no folder and no artifact to write it from")
+    # Higher folders must go before the load (they would win under ``latest``); lower ones only
+    # after the target is confirmed, so a failed switch leaves the old version in place.
     for v in versions_on_disk(Path(repository), model.name):
-        if v not in keep:
+        if v not in keep and v > target:
             remove_version(repository, model.name, v)
     seconds = triton.load(model.name)
     ready = triton.ready_versions(model.name)
     if target not in ready:
         raise TritonLoadFailed(f"{model.name} v{target} is not READY after load (ready: {sorted(ready)})")
     triton.confirm(model.name, target, probe, model.num_classes)
+    for v in versions_on_disk(Path(repository), model.name):
+        if v not in keep:
+            remove_version(repository, model.name, v)
     return seconds

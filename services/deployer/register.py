@@ -57,12 +57,13 @@ def register_model(
         name=name, input_shape=list(input_shape), classes=list(classes), strategy=strategy,
         hyperparameters=dict(hyperparameters or {}), policy=Policy.from_dict(policy).as_dict(), created_at_ms=now, updated_at_ms=now,
     )
-    registry.put_model(model)
-    registry.next_version(name)  # keeps the counter at 1 so the trainer's first candidate is 2
-    record = VersionRecord(model=name, version=1, status=VersionStatus.VALIDATING, artifact_uri=uri, artifact_sha256=digest,
-                           strategy=strategy, created_at_ms=now, updated_at_ms=now)
-    registry.put_version(record)
+    # Triton first, the registry last: a deployer reconciling meanwhile never sees a half-made model.
     probe = np.zeros((2, *input_shape), dtype=np.float32)
     load_s = switch(triton, Path(repository), model, [1], 1, {1: artifact}, probe)
-    registry.update_model(name, serving_version=1)
-    return registry.set_status(name, 1, VersionStatus.SERVING, actor=actor, note="registered", metrics={"load_s": load_s})
+    model.serving_version = 1
+    record = VersionRecord(model=name, version=1, status=VersionStatus.SERVING, artifact_uri=uri, artifact_sha256=digest,
+                           strategy=strategy, metrics={"load_s": load_s}, created_at_ms=now, updated_at_ms=now,
+                           history=[{"status": "serving", "from": None, "actor": actor, "at_ms": now, "note": "registered"}])
+    registry.put_version(record)
+    registry.put_model(model)
+    return record

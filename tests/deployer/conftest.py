@@ -109,10 +109,18 @@ def sample_batch(model: str, x: np.ndarray, y: np.ndarray, version: int, predict
 
 
 @pytest.fixture
-def running_app(settings: DeployerSettings) -> Iterator[DeployerApp]:
-    app = DeployerApp(settings)
-    thread = threading.Thread(target=app.run, name="deployer", daemon=True)
-    thread.start()
-    yield app
-    app.stop_event.set()
-    thread.join(30)
+def start_app(settings: DeployerSettings) -> Iterator:
+    """Starts the deployer service in a thread when called (after the test registered its model)."""
+    started: list[tuple[DeployerApp, threading.Thread]] = []
+
+    def start() -> DeployerApp:
+        app = DeployerApp(settings)
+        thread = threading.Thread(target=app.run, name="deployer", daemon=True)
+        thread.start()
+        started.append((app, thread))
+        return app
+
+    yield start
+    for app, thread in started:
+        app.stop_event.set()
+        thread.join(30)

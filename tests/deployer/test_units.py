@@ -1,0 +1,74 @@
+"""Pure parts of the deployer: policies, CPU checks on bad artifacts, repository layout."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from services.common.errors import ConfigurationError
+from services.deployer import checks
+from services.deployer.checks import CandidateInvalid
+from services.deployer.core import clean
+from services.deployer.policy import Policy, parse_policy_text
+from services.deployer.publisher import POLICY, ensure_configs
+from services.common.registry import ModelRecord
+from tests.deployer import models
+
+
+def test_policy_defaults_parsing_and_validation():
+    assert Policy.from_dict(None).promotion == "auto"
+    parsed = parse_policy_text("promotion=manual,accuracy_margin=0.02,check_latency=false")
+    assert parsed["promotion"] == "manual" and parsed["accuracy_margin"] == 0.02 and parsed["check_latency"] is False
+    assert parse_policy_text('{"canary": "none"}')["canary"] == "none"
+    with pytest.raises(ConfigurationError):
+        Policy.from_dict({"promotion": "sometimes"})
+    with pytest.raises(ConfigurationError):
+        Policy.from_dict({"no_such_key": 1})
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda: b"garbage" * 10, "artifact_corrupt"),
+        (lambda: _state_dict(), "not_torchscript"),
+    ],
+)
+def test_unloadable_artifacts(make, reason):
+    with pytest.raises(CandidateInvalid) as info:
+        checks.load_torchscript(make())
+    assert info.value.check.reason == reason
+
+
+def _state_dict() -> bytes:
+    buf = io.BytesIO()
+    torch.save(models.MLP().state_dict(), buf)
+    return buf.getvalue()
+
+
+def test_shape_and_output_checks():
+    good = checks.load_torchscript(models.script(models.MLP()))[0]
+    assert checks.check_shapes(good, [models.DIM], models.CLASSES).passed
+    with pytest.raises(CandidateInvalid) as info:
+        checks.check_shapes(good, [models.DIM], models.CLASSES + 1)
+    assert info.value.check.reason == "wrong_output_shape"
+    with pytest.raises(CandidateInvalid) as info:
+        checks.check_shapes(good, [models.DIM + 3], models.CLASSES)
+    assert info.value.check.reason == "wrong_input_shape"
+    nan = checks.load_torchscript(models.script(models.NaNModel()))[0]
+    with pytest.raises(CandidateInvalid) as info:
+        checks.check_outputs(nan, np.ones((4, models.DIM), np.float32))
+    assert info.value.check.reason == "non_finite_output"
+
+
+def test_configs_written_once_and_report_json_safe(tmp_path):
+    model = ModelRecord(name="m", input_shape=[models.DIM], classes=["a", "b", "c"])
+    ensure_configs(tmp_path, model)
+    local = tmp_path / "m" / "configs" / "local.pbtxt"
+    assert POLICY in local.read_text() and "pytorch_libtorch" in (tmp_path / "m" / "config.pbtxt").read_text()
+    stamp = local.stat().st_mtime_ns
+    ensure_configs(tmp_path, model)
+    assert local.stat().st_mtime_ns == stamp, "an unchanged config must not be rewritten (Triton would reload)"
+    assert clean({"a": float("nan"), "b": [np.float32(1.5)], "c": np.int64(2)}) == {"a": None, "b": [1.5], "c": 2}
