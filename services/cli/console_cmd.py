@@ -8,6 +8,7 @@ and stored only as hashes.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -114,3 +115,17 @@ def token_create(
         print(json.dumps({**info.public(), "token": raw}))
     else:
         typer.echo(f"token {info.id} for {user} (shown once): {raw}")
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(help="Drift events timed from Kafka to a server-sent event.")] = 100,
+    requests: Annotated[int, typer.Option(help="Requests per API call measured.")] = 300,
+    batches: Annotated[int, typer.Option(help="Labeled-sample batches for the reader's throughput.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Samples per batch.")] = 50,
+    out_dir: Annotated[Path, typer.Option(help="Folder for console_bench.json and console_bench.png.")] = Path("reports"),
+) -> None:
+    """Live-update latency, API latency, action latency and reader throughput on a private Kafka and Redis (JSON)."""
+    from services.console.bench import run
+
+    print(json.dumps(run(events, requests, batches, batch_size, out_dir)))

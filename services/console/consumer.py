@@ -73,40 +73,71 @@ class EventReader:
         backoff = 0.5
         try:
             while not self.stop_event.is_set():
-                msg = cons.poll(self.settings.poll_timeout_s)
-                if msg is None:
-                    continue
-                if msg.error():
-                    _log.warning("consumer error", error=str(msg.error()))
-                    continue
-                logical = self._logical[msg.topic()]
-                where = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
-                try:
-                    outcome = self.handle(logical, msg.value(), where)
-                except SerdeError as exc:
-                    dead.send(msg, exc.located(msg.topic(), msg.partition(), msg.offset()))
-                    kafka.flush(producer)
-                    outcome = "dead_letter"
-                    _log.warning("dead-lettered", topic=msg.topic(), offset=msg.offset(), reason=exc.reason)
-                except (RedisError, OSError) as exc:  # Redis unreachable: retry this record, never skip it
-                    _log.warning("cannot apply event, will retry", error=str(exc), topic=msg.topic(), offset=msg.offset())
-                    cons.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+                batch = self._next_batch(cons)
+                done, failed = self._apply_all(batch, dead, producer)
+                if done:  # effects are in Redis (and dead letters acknowledged): now the offsets may move
+                    kafka.commit(cons, done)
+                if failed is not None:  # Redis unreachable: rewind every partition to its first unapplied record
+                    rewind: dict[tuple[str, int], int] = {}
+                    for msg in batch[len(done):]:
+                        rewind.setdefault((msg.topic(), msg.partition()), msg.offset())
+                    for (topic, partition), offset in rewind.items():
+                        cons.seek(TopicPartition(topic, partition, offset))
+                    _log.warning("cannot apply events, will retry", error=str(failed), records=len(batch) - len(done))
                     self.stop_event.wait(backoff)
                     backoff = min(backoff * 2, 8.0)
-                    continue
-                except Exception as exc:  # a bug must not wedge the partition: park the record with why
-                    _log.exception("unexpected failure applying an event", topic=msg.topic(), offset=msg.offset())
-                    err = ModelCIError(f"{type(exc).__name__}: {exc}")
-                    err.reason = "processing_error"
-                    dead.send(msg, err)
-                    kafka.flush(producer)
-                    outcome = "dead_letter"
-                backoff = 0.5
-                self.metrics.events.labels(logical, outcome).inc()
-                kafka.commit(cons, [msg])
+                else:
+                    backoff = 0.5
         finally:
             cons.close()
             producer.flush(10)
+
+    def _next_batch(self, cons) -> list:
+        """Waits for one record, then takes what is already fetched: low latency when quiet,
+        one commit per many records when busy (``consume`` alone would wait out its timeout)."""
+        first = cons.poll(self.settings.poll_timeout_s)
+        if first is None:
+            return []
+        rest = cons.consume(self.settings.max_batch - 1, 0) if self.settings.max_batch > 1 else []
+        return [m for m in [first, *rest] if self._usable(m)]
+
+    @staticmethod
+    def _usable(msg) -> bool:
+        if msg.error():
+            _log.warning("consumer error", error=str(msg.error()))
+            return False
+        return True
+
+    def _apply_all(self, batch: list, dead: kafka.DeadLetters, producer) -> tuple[list, Exception | None]:
+        """Applies records in order; stops at the first one Redis could not take."""
+        done = []
+        parked = False
+        for msg in batch:
+            logical = self._logical[msg.topic()]
+            where = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
+            try:
+                outcome = self.handle(logical, msg.value(), where)
+            except SerdeError as exc:
+                dead.send(msg, exc.located(msg.topic(), msg.partition(), msg.offset()))
+                parked, outcome = True, "dead_letter"
+                _log.warning("dead-lettered", topic=msg.topic(), offset=msg.offset(), reason=exc.reason)
+            except (RedisError, OSError) as exc:
+                return self._flushed(done, parked, producer), exc
+            except Exception as exc:  # a bug must not wedge the partition: park the record with why
+                _log.exception("unexpected failure applying an event", topic=msg.topic(), offset=msg.offset())
+                err = ModelCIError(f"{type(exc).__name__}: {exc}")
+                err.reason = "processing_error"
+                dead.send(msg, err)
+                parked, outcome = True, "dead_letter"
+            self.metrics.events.labels(logical, outcome).inc()
+            done.append(msg)
+        return self._flushed(done, parked, producer), None
+
+    @staticmethod
+    def _flushed(done: list, parked: bool, producer) -> list:
+        if parked:
+            kafka.flush(producer)
+        return done
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run_logged, name="console-reader", daemon=True)

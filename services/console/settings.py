@@ -35,6 +35,8 @@ class ConsoleSettings(BaseSettings):
     """Run the background reader of drift, update, candidate, deployment and sample events."""
     poll_timeout_s: float = 0.5
     """How long one poll waits before the reader checks for shutdown."""
+    max_batch: int = 500
+    """Most records the reader applies before committing their offsets at once."""
     timeline_length: int = 500
     """Events kept per model for the history page and the chart markers."""
     accuracy_window: int = 500
