@@ -76,6 +76,10 @@ def drive(lp: Loop) -> None:
              "predictions of the new version", lp)
     lp.rollback(1)
     wait_for(lambda: _count(lp, f"modelci_deployer_rollbacks_total{{{m}}}") >= 1, 90, "rollback to version 1", lp, "deployer")
+    lp.failing_update()
+    lp.corrupt_candidate()
+    wait_for(lambda: _count(lp, f"modelci_trainer_updates_failed_total{{{m}}}") >= 1, 90, "a failed update", lp, "trainer")
+    wait_for(lambda: _count(lp, f"modelci_deployer_rejected_total{{{m}}}") >= 1, 90, "a rejected candidate", lp, "deployer")
     if "console" in lp.procs:
         base = f"http://127.0.0.1:{lp.ports['console']}"
         with contextlib.suppress(httpx.HTTPError):

@@ -28,6 +28,7 @@ from infra.local.settings import InfraSettings
 from services.common import topics
 from services.common.artifacts import FileArtifactStore
 from services.common.events import (
+    Candidate,
     Command,
     Feedback,
     FeedbackBatch,
@@ -187,6 +188,26 @@ class Loop:
         request = UpdateRequest(model=self.model, base_version=1, reason="drift",
                                 sample_ranges=[OffsetRange(partition=0, start=min(offsets), end=max(offsets) + 1)])
         self._send(topics.UPDATES, encode_event(request), partition=0)
+        flush(self.producer)
+
+    def failing_update(self) -> None:
+        """An update request on a base version that does not exist: the trainer fails it."""
+        self._send(topics.UPDATES, encode_event(UpdateRequest(model=self.model, base_version=99, reason="manual", sample_ranges=[
+            OffsetRange(partition=0, start=0, end=1)])), partition=0)
+        flush(self.producer)
+
+    def corrupt_candidate(self) -> None:
+        """A candidate whose stored artifact does not match its digest: the gate rejects it."""
+        from services.common.registry import VersionRecord, VersionStatus
+
+        uri, _ = FileArtifactStore(self.home / "artifacts").put(b"not a TorchScript archive")
+        registry = ModelRegistry(self.redis.client(), self.redis.key_prefix)
+        version = registry.next_version(self.model)
+        registry.put_version(VersionRecord(model=self.model, version=version, status=VersionStatus.CANDIDATE, artifact_uri=uri,
+                                           artifact_sha256="0" * 64, base_version=1, strategy="replay"))
+        self._send(topics.CANDIDATES, encode_event(Candidate(update_id=uuid.uuid4().hex, model=self.model, outcome="succeeded",
+                                                             base_version=1, strategy="replay", code_version="test", version=version,
+                                                             artifact_uri=uri, artifact_sha256="0" * 64)))
         flush(self.producer)
 
     def rollback(self, to_version: int = 1) -> None:

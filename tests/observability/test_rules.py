@@ -44,7 +44,7 @@ def test_compose_config_scrapes_every_service_and_triton_and_loads_the_rules(tmp
     jobs = {job["job_name"]: job for job in compose["scrape_configs"]}
     for service in ("inference", "drift", "trainer", "deployer", "console"):
         sd = jobs[service]["dns_sd_configs"][0]
-        assert sd["names"] == [service] and sd["port"] == 9400
+        assert sd["names"] == [service] and sd["port"] == (8080 if service == "console" else 9400)
         assert {"target_label": "service", "replacement": service} in jobs[service]["relabel_configs"]
     assert jobs["triton"]["static_configs"][0]["targets"] == ["triton:8002"]
     assert compose["rule_files"] == ["/etc/prometheus/rules/*.yml"]
