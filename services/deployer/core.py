@@ -118,7 +118,6 @@ class Deployer:
         if record.status in DECIDED:
             self.done(cand.event_id)
             return
-        accepted = time.perf_counter()
         self.registry.set_status(cand.model, cand.version, S.VALIDATING, candidate_event_id=cand.event_id)
         serving = self.registry.serving(cand.model)
         base = self.registry.get_version(cand.model, cand.base_version)
@@ -133,6 +132,7 @@ class Deployer:
             _log.info("candidate rejected", reasons=result.reasons)
             self.done(cand.event_id)
             return
+        accepted = time.perf_counter()  # switch time counts from the gate's acceptance
         self.metrics.validated.labels(cand.model).inc()
         self.registry.update_version(cand.model, cand.version, report=report)
         self._event(cand.model, cand.version, "validated", report=report, previous_version=model.serving_version,
@@ -203,6 +203,9 @@ class Deployer:
         current = model.serving_version
         if target is None:
             target = model.previous_version
+        if target is None and current is not None:  # after a rollback: the newest older version that served
+            older = [v.version for v in self.registry.versions_with_status(name, S.RETIRED) if v.version < current]
+            target = max(older) if older else None
         if target is None or current is None or target == current:
             _log.warning("nothing to roll back to", model=name, current=current, target=target)
             return False

@@ -125,6 +125,8 @@ class TritonOps:
     def p99_ms(self, model: str, version: int | None, features: np.ndarray, requests: int) -> float:
         """p99 latency of batch-1 requests on a probe load (sequential, one client)."""
         rows = np.ascontiguousarray(features, dtype=np.float32)
+        for i in range(min(10, requests)):  # warm-up: a fresh backend's first calls are slow
+            self.infer(model, rows[i % len(rows) : i % len(rows) + 1], version)
         timings = []
         for i in range(requests):
             start = time.perf_counter()

@@ -1,0 +1,158 @@
+"""``modelci bench deploy``: publish K versions and R rollbacks while a client keeps asking.
+
+Starts its own Triton and Redis (free ports, a temporary run folder), registers version 1,
+sends a steady unpinned request load, then drives the deployer core through K candidates (the
+full gate, the Triton latency probe included) and R manual rollbacks back to back. Reports
+requests, failures, the time from the gate's acceptance to serving, and p99 during the switches
+over p99 in the steady state before them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from infra.local.process import free_port, wait_until
+from infra.local.redis import Redis
+from infra.local.settings import InfraSettings
+from infra.local.triton import Triton
+from services.common.events import Candidate, Command
+from services.common.registry import VersionRecord, VersionStatus
+from services.common.settings import RedisSettings, TritonSettings
+from services.deployer.app import build_deployer
+from services.deployer.loadgen import LoadClient
+from services.deployer.register import register_model
+from services.deployer.settings import DeployerSettings
+
+REPO = Path(__file__).resolve().parents[2]
+DIM, CLASSES = 16, 4
+
+
+def _artifact(seed: int) -> bytes:
+    torch.manual_seed(seed)
+    x = torch.randn(400, DIM)
+    w = torch.from_numpy(np.random.default_rng(7).normal(size=(DIM, CLASSES))).float()
+    y = (x @ w).argmax(1)
+    net = nn.Sequential(nn.Linear(DIM, 32), nn.ReLU(), nn.Linear(32, CLASSES))
+    opt = torch.optim.Adam(net.parameters(), lr=0.03)
+    for _ in range(40):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    model = nn.Sequential(net, nn.Softmax(dim=1)).eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(model, torch.zeros(2, DIM)), buf)
+    return buf.getvalue()
+
+
+def _p99(latencies: list[tuple[float, float]], start: float, end: float) -> float:
+    window = [s for t, s in latencies if start <= t <= end]
+    return float(np.percentile(window, 99) * 1000) if window else float("nan")
+
+
+def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: float = 8.0,
+        out_dir: Path = Path("reports")) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    run_dir = Path(tempfile.mkdtemp(prefix="modelci-bench-deploy-"))
+    infra = InfraSettings(run_dir=run_dir, tools_dir=REPO / ".modelci" / "tools", redis_port=free_port(),
+                          triton_http_port=free_port(), triton_grpc_port=free_port(), triton_metrics_port=free_port())
+    triton, redis = Triton(infra), Redis(infra)
+    redis.start()
+    triton.start()
+    try:
+        settings = DeployerSettings(
+            redis=RedisSettings(url=redis.address(), key_prefix="bench:"),
+            triton=TritonSettings(http_url=triton.address(), model_repository=str(triton.model_repository)),
+            artifact_root=str(run_dir / "artifacts"),
+        )
+        events: list = []
+        dep = build_deployer(settings, events.append)
+        name = "bench"
+        register_model(dep.registry, dep.store, dep.triton, dep.repository, name, _artifact(0), [DIM],
+                       [str(c) for c in range(CLASSES)], policy={"check_accuracy": False, "check_forgetting": False})
+        client = LoadClient(triton.address(), name, DIM, rate=rate)
+        client.start()
+        wait_until(lambda: client.ok >= 10, 60, "load client warm")
+        steady_start = time.time()
+        wait_until(lambda: time.time() - steady_start >= steady_s, steady_s + 30, "steady state")
+        steady_end = time.time()
+        switch_s, gate_s, rollback_s, marks = [], [], [], []
+        for i in range(versions):
+            data = _artifact(i + 1)
+            uri, sha = dep.store.put(data)
+            v = dep.registry.next_version(name)
+            dep.registry.put_version(VersionRecord(model=name, version=v, status=VersionStatus.CANDIDATE,
+                                                   artifact_uri=uri, artifact_sha256=sha, base_version=v - 1))
+            cand = Candidate(update_id=f"bench-{v}", model=name, outcome="succeeded", base_version=v - 1, strategy="naive",
+                             code_version="bench", version=v, artifact_uri=uri, artifact_sha256=sha)
+            dep.handle_candidate(cand)
+            record = dep.registry.require_version(name, v)
+            if record.status != VersionStatus.SERVING:
+                raise RuntimeError(f"bench candidate v{v} not deployed: {record.report.get('reasons')}")
+            deployed = json.loads(events[-1].report)
+            switch_s.append(deployed["switch_s"])
+            gate_s.append(record.report["gate_seconds"])
+            marks.append((time.time(), f"v{v}"))
+        for _ in range(rollbacks):
+            start = time.perf_counter()
+            before = dep.registry.require_model(name).serving_version
+            dep.handle_command(Command(model=name, action="rollback", actor="bench"))
+            after = dep.registry.require_model(name).serving_version
+            if after == before:
+                raise RuntimeError("rollback did not happen")
+            rollback_s.append(time.perf_counter() - start)
+            marks.append((time.time(), f"rb v{after}"))
+        switches_end = time.time()
+        client.stop()
+        report = {
+            "requests": client.ok + len(client.failed),
+            "failed": len(client.failed),
+            "versions": versions,
+            "rollbacks": rollbacks,
+            "rate_rps": rate,
+            "switch_median_s": round(float(np.median(switch_s)), 3),
+            "switch_max_s": round(float(np.max(switch_s)), 3),
+            "gate_median_s": round(float(np.median(gate_s)), 3),
+            "rollback_median_s": round(float(np.median(rollback_s)), 3) if rollback_s else None,
+            "steady_p99_ms": round(_p99(client.latencies, steady_start, steady_end), 3),
+            "switching_p99_ms": round(_p99(client.latencies, steady_end, switches_end), 3),
+        }
+        report["p99_ratio"] = round(report["switching_p99_ms"] / report["steady_p99_ms"], 3)
+        report["failures_sample"] = client.failed[:3]
+        _write(report, client.latencies, marks, steady_start, Path(out_dir))
+        return report
+    finally:
+        triton.stop()
+        redis.stop()
+
+
+def _write(report: dict, latencies, marks, t0: float, out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "deploy.json").write_text(json.dumps(report, indent=2))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.plot([t - t0 for t, _ in latencies], [s * 1000 for _, s in latencies], ".", ms=2, alpha=0.6)
+    for t, label in marks:
+        ax.axvline(t - t0, color="red", lw=0.8)
+        ax.text(t - t0, ax.get_ylim()[1] * 0.9, label, rotation=90, fontsize=7, va="top")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("request latency (ms)")
+    ax.set_title(f"unpinned requests while switching: {report['requests']} sent, {report['failed']} failed")
+    fig.tight_layout()
+    fig.savefig(out_dir / "deploy.png", dpi=120)
+    plt.close(fig)
