@@ -48,6 +48,8 @@ class TrainerApp:
         if s.control.enabled and s.control.watch_triton:
             url = s.control.triton_metrics_url or s.triton.metrics_url
             self.load = TritonLoad.from_settings(url, s.control).start()
+            load = self.load
+            self.metrics.serving_busy.set_function(lambda: float(load.busy))
         self.trainer = Trainer(
             settings=s,
             registry=ModelRegistry(self.redis, s.redis.key_prefix),
@@ -94,8 +96,8 @@ class TrainerApp:
 def main() -> None:
     settings = TrainerSettings()
     configure("trainer", settings.observability.log_level, settings.observability.log_format)
-    # Process-wide and irreversible (niceness, scheduler class), so applied here and not in
-    # build(): tests and benchmarks embed TrainerApp in a process they do not want slowed.
+    # Process-wide (torch's thread pool), so applied here and not in build(): tests and
+    # benchmarks embed TrainerApp in a process whose threads they do not want bounded.
     limits = apply_process_limits(settings.control)
     _log.info("interference_control", enabled=settings.control.enabled, **limits)
     app = TrainerApp(settings)

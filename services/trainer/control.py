@@ -2,8 +2,9 @@
 
 Three levers, all set by `InterferenceSettings`:
 
-* process level, once at start: a bounded number of torch threads, a higher niceness, and on
-  Linux ``SCHED_IDLE`` (the kernel then runs the trainer only on cycles no normal thread wants);
+* scheduling: a bounded number of torch threads (process-wide), and for the thread that trains
+  only, a higher niceness and on Linux ``SCHED_IDLE`` (the kernel then runs it only on cycles no
+  normal thread wants);
 * step level: a forward pre-hook on the model calls `Admission.checkpoint()` before every
   training step. It reads a flag kept fresh by a background thread that polls Triton's own
   metrics (pending requests, mean queue time per request since the last poll) and blocks while
@@ -20,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import httpx
 import structlog
@@ -29,16 +31,28 @@ from services.trainer.errors import Interrupted
 from services.trainer.settings import InterferenceSettings
 
 _log = structlog.get_logger("modelci.trainer.control")
+T = TypeVar("T")
 _SAMPLE = re.compile(r"^(\w+)(?:\{[^}]*\})?\s+([0-9.eE+-]+|NaN|\+Inf)\s*$")
 
 
 def apply_process_limits(control: InterferenceSettings) -> dict[str, object]:
-    """Threads, niceness and scheduler class of this process; returns what was set (for the log)."""
+    """Bounds torch's intra-op threads (process-wide); returns what was set, for the log."""
+    if not control.enabled:
+        return {}
+    torch.set_num_threads(max(1, control.torch_threads))
+    return {"torch_threads": torch.get_num_threads()}
+
+
+def lower_thread_priority(control: InterferenceSettings) -> dict[str, object]:
+    """Niceness and SCHED_IDLE for the calling thread only (Linux keeps both per thread).
+
+    Only the thread that trains is lowered: the consumer's heartbeats, the lock renewal and the
+    Triton poller keep normal priority, so a busy machine can starve training but never make the
+    trainer lose its group membership, its lock, or its view of serving load.
+    """
     applied: dict[str, object] = {}
     if not control.enabled:
         return applied
-    torch.set_num_threads(max(1, control.torch_threads))
-    applied["torch_threads"] = torch.get_num_threads()
     if control.nice:
         try:
             applied["nice"] = os.nice(control.nice)
@@ -51,6 +65,27 @@ def apply_process_limits(control: InterferenceSettings) -> dict[str, object]:
         except OSError as exc:
             applied["scheduler_error"] = str(exc)
     return applied
+
+
+def run_low_priority(fn: Callable[[], T], control: InterferenceSettings) -> T:
+    """Runs ``fn`` in a fresh thread at lowered priority and returns its result (or raises its error)."""
+    if not control.enabled:
+        return fn()
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        box["limits"] = lower_thread_priority(control)
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="trainer-train", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["result"]  # type: ignore[return-value]
 
 
 def parse_triton_metrics(text: str) -> dict[str, float]:

@@ -27,7 +27,7 @@ from services.common.events import Candidate, UpdateRequest, now_ms
 from services.common.logs import model_var, version_var
 from services.common.registry import ModelRecord, ModelRegistry, VersionRecord, VersionStatus
 from services.trainer import errors
-from services.trainer.control import Admission, low_priority_stream
+from services.trainer.control import Admission, low_priority_stream, run_low_priority
 from services.trainer.evaluation import accuracy
 from services.trainer.lock import LockTimeout, ModelLock
 from services.trainer.metrics import TrainerMetrics
@@ -203,8 +203,13 @@ class Trainer:
         torch.manual_seed(self.settings.seed)
         admission = Admission(self.settings.control, self.load, on_pause=self.metrics.paused_seconds.inc, stop=stop)
         train_started = time.monotonic()
-        with admission.attached(strategy.model), low_priority_stream(self.device, self.settings.control.low_priority_cuda_stream and self.settings.control.enabled):
-            train_metrics = strategy.train(torch.from_numpy(train.x), torch.from_numpy(train.y))
+        control = self.settings.control
+
+        def fit_strategy() -> dict[str, float]:
+            with admission.attached(strategy.model), low_priority_stream(self.device, control.low_priority_cuda_stream and control.enabled):
+                return strategy.train(torch.from_numpy(train.x), torch.from_numpy(train.y))
+
+        train_metrics = run_low_priority(fit_strategy, control)
         fit_seconds = time.monotonic() - train_started
         finished_ms = now_ms()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,5 +165,3 @@ def env(kafka_settings: KafkaSettings, redis_settings: RedisSettings, tmp_path: 
         thread.join(timeout=60)
     client.close()
 
-
-Poll = Callable[[], bool]

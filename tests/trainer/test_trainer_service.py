@@ -200,3 +200,47 @@ def test_bad_requests_fail_with_their_reason_and_release_the_lock(env, digits):
     app = env.apps[0][0]
     wait_until(lambda: app.metrics.duplicates._value.get() == 1, 60, "duplicate skipped")
     assert env.count(topics.CANDIDATES) == len(reqs) + 1
+
+
+def test_trainer_process_serves_metrics_trains_and_stops_on_sigterm(env, digits, tmp_path):
+    """``python -m services.trainer`` end to end: settings from the environment, /metrics, SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from infra.local.process import free_port
+    from tests.fixtures.infra import REPO
+
+    x, y = digits
+    env.register()
+    ok = env.publish_samples(x[:100], y[:100], "proc")
+    port = free_port()
+    proc_env = dict(
+        os.environ,
+        MODELCI_KAFKA_BOOTSTRAP_SERVERS=env.kafka.bootstrap_servers,
+        MODELCI_KAFKA_TOPIC_PREFIX=env.kafka.topic_prefix,
+        MODELCI_REDIS_URL=env.redis.url.get_secret_value(),
+        MODELCI_REDIS_KEY_PREFIX=env.redis.key_prefix,
+        MODELCI_TRAINER_ARTIFACT_ROOT=str(env.root / "artifacts"),
+        MODELCI_TRAINER_DEVICE="cpu",
+        MODELCI_TRAINER_CONTROL_WATCH_TRITON="false",
+        MODELCI_METRICS_PORT=str(port),
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "services.trainer"], cwd=REPO, env=proc_env, stderr=open(tmp_path / "trainer.log", "w"))
+    try:
+        req = env.request([ok])
+        [cand] = env.candidates(1, timeout_s=180)
+        assert (cand.update_id, cand.outcome) == (req.event_id, "succeeded")
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'modelci_trainer_updates_finished_total{model="digits"} 1.0' in metrics
+        assert 'modelci_trainer_device{device="cpu"} 1.0' in metrics
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "trainer.log").read_text()
+    assert '"event": "trainer_ready"' in log and '"device": "cpu"' in log

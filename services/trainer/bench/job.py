@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from services.trainer.control import Admission, TritonLoad, apply_process_limits
+from services.trainer.control import Admission, TritonLoad, apply_process_limits, run_low_priority
 from services.trainer.errors import Interrupted
 from services.trainer.settings import InterferenceSettings
 
@@ -43,7 +43,7 @@ def main(mode: str, metrics_url: str, samples: int, out: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # on: every lever; priority: threads, niceness and SCHED_IDLE but no admission rule; off: none.
     control = InterferenceSettings(enabled=mode != "off", watch_triton=mode == "on", triton_metrics_url=metrics_url)
-    limits = apply_process_limits(control) if control.enabled else {}
+    limits = apply_process_limits(control)
     if not control.enabled:
         torch.set_num_threads(os.cpu_count() or 1)
     load = TritonLoad.from_settings(metrics_url, control).start() if control.enabled and control.watch_triton else None
@@ -60,11 +60,19 @@ def main(mode: str, metrics_url: str, samples: int, out: str) -> None:
             os.replace(tmp, out)
 
     threading.Thread(target=report, daemon=True).start()
-    try:
+
+    def train() -> None:
+        # What the training thread really runs at (read back from the kernel, not assumed).
+        policy = {getattr(os, n): n for n in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)}
+        progress["limits"] = {**limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "scheduler": policy.get(os.sched_getscheduler(0))}
         while not stop.is_set():
             with admission.attached(strategy.model):
                 strategy.train(x, y)
             progress["updates"] += 1
+
+    try:
+        # The service's own path: the training thread is lowered, the Triton poller is not.
+        run_low_priority(train, control) if control.enabled else train()
     except Interrupted:
         pass
     if load is not None:
