@@ -145,3 +145,19 @@ def test_base_weights_rebuilt_from_torchscript_only():
     fit(rebuilt, raw)
     x = torch.randn(5, 8)
     torch.testing.assert_close(torch.softmax(rebuilt(x), 1), scripted(x))
+
+
+def test_only_the_training_thread_runs_at_low_priority():
+    import os
+
+    from services.trainer.control import run_low_priority
+
+    def observe() -> tuple[int, int]:
+        return os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+    before = observe()
+    policy, nice = run_low_priority(observe, InterferenceSettings())
+    assert policy == os.SCHED_IDLE and nice == 19
+    assert observe() == before  # the caller (consumer loop, heartbeats) keeps its priority
+    with pytest.raises(ZeroDivisionError):  # errors cross back to the caller
+        run_low_priority(lambda: 1 / 0, InterferenceSettings())
