@@ -156,6 +156,21 @@ class AuthStore:
             AuthStore._dummy = self.hasher.hash(secrets.token_hex(8))
         return AuthStore._dummy
 
+    # brute-force guard --------------------------------------------------------------------------
+    def locked(self, name: str, max_failures: int) -> bool:
+        return int(self.r.get(f"{self.p}login_failures:{name}") or 0) >= max_failures
+
+    def login_failed(self, name: str, window_s: int) -> int:
+        """Counts a failed login for ``name``; the count expires ``window_s`` after the first one."""
+        key = f"{self.p}login_failures:{name}"
+        pipe = self.r.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, window_s, nx=True)
+        return int(pipe.execute()[0])
+
+    def login_succeeded(self, name: str) -> None:
+        self.r.delete(f"{self.p}login_failures:{name}")
+
     # tokens --------------------------------------------------------------------------------------
     def create_token(self, user: str, label: str = "") -> tuple[TokenInfo, str]:
         """Creates an API token for ``user``; the raw token is returned once and never stored."""

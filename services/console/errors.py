@@ -37,3 +37,8 @@ class Conflict(ConsoleError):
 class InvalidRequest(ConsoleError):
     reason = "invalid"
     http_status = 422
+
+
+class TooManyAttempts(ConsoleError):
+    reason = "locked"
+    http_status = 429

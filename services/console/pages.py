@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console import chart
 from services.console.auth import Principal
-from services.console.errors import ConsoleError, CsrfFailed, InvalidRequest
+from services.console.errors import ConsoleError, CsrfFailed, InvalidRequest, TooManyAttempts
 from services.console.roles import Role
 from services.console.security import (CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, admin, operator,
                                        viewer)
@@ -61,12 +61,19 @@ def login(request: Request, username: str = Form(...), password: str = Form(...)
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
         console.metrics.logins.labels("csrf").inc()
         raise CsrfFailed("login form expired or forged; reload the login page")
+    settings = console.settings
+    if console.auth.locked(username[:64], settings.login_max_failures):
+        console.metrics.logins.labels("locked").inc()
+        console.audit.record(username[:64], "login", "refused", detail="too many failed logins")
+        raise TooManyAttempts("too many failed logins for this user; try again later")
     user = console.auth.verify_password(username, password)
     if user is None:
+        console.auth.login_failed(username[:64], settings.login_lockout_s)
         console.metrics.logins.labels("failed").inc()
         console.audit.record(username[:64], "login", "failed")
         return _render(request, "login.html", None, status=401, next=_safe_next(next), login_csrf=cookie,
                        login_error="wrong user name or password")
+    console.auth.login_succeeded(user.name)
     sid, _csrf = console.auth.create_session(user, console.settings.session_ttl_s)
     console.metrics.logins.labels("ok").inc()
     console.audit.record(user.name, "login", "done")

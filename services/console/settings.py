@@ -27,6 +27,10 @@ class ConsoleSettings(BaseSettings):
     """Key that signs session cookies; set the same value on every replica (random per process if unset)."""
     session_ttl_s: int = 8 * 3600
     """How long a browser session lives without a new login."""
+    login_max_failures: int = 10
+    """Failed logins per user name within ``login_lockout_s`` before further attempts are refused (429)."""
+    login_lockout_s: int = 900
+    """Window of the failed-login count; the lock lifts when it expires."""
     cookie_secure: bool = False
     """Mark cookies ``Secure`` (HTTPS only); turn on behind TLS."""
     group_id: str = "modelci-console"

@@ -104,3 +104,15 @@ def test_logout_ends_the_session(console: Console) -> None:
     with closing(http):
         assert http.post("/logout", data={"csrf_token": csrf}).status_code == 303
         assert http.get("/api/v1/me").status_code == 401
+
+
+def test_repeated_wrong_passwords_lock_the_user_out(console: Console) -> None:
+    console.state.auth.add_user("target", "viewer", "the-right-password")
+    with console.client() as http:
+        token = _hidden(http.get("/login").text, "csrf_token")
+        for _ in range(console.settings.login_max_failures):
+            assert http.post("/login", data={"username": "target", "password": "guess-guess", "csrf_token": token}).status_code == 401
+        locked = http.post("/login", data={"username": "target", "password": "the-right-password", "csrf_token": token})
+        assert locked.status_code == 429 and SESSION_COOKIE not in http.cookies  # even the right password waits
+    audit = console.state.audit.entries(50, actor="target")
+    assert audit[0]["result"] == "refused" and [a["result"] for a in audit].count("failed") == console.settings.login_max_failures
