@@ -29,7 +29,7 @@ class TrainingHyperparameters(BaseModel):
 
     lr: float = Field(1e-3, gt=0.0, le=10.0)
     """Learning rate of the optimizer."""
-    epochs: int = Field(10, ge=1, le=10_000)
+    epochs: int = Field(20, ge=1, le=10_000)
     """Passes over each update's data."""
     batch_size: int = Field(32, ge=1, le=65_536)
     """Mini-batch size of the new data."""

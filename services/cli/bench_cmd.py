@@ -10,3 +10,4 @@ import typer
 app = typer.Typer(help="Run benchmarks and print their results as JSON.", no_args_is_help=True)
 from services.cli import bench_interference  # noqa: E402,F401
 from services.cli import bench_deploy  # noqa: E402,F401
+from services.cli import bench_strategies  # noqa: E402,F401

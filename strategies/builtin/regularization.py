@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 from avalanche.training import EWC as AvalancheEWC
 from avalanche.training import LwF as AvalancheLwF
-from avalanche.training import SynapticIntelligence as AvalancheSI
+from avalanche.training import Naive as AvalancheNaive
 from avalanche.training.plugins import EWCPlugin, LwFPlugin, SynapticIntelligencePlugin
 from avalanche.training.templates import SupervisedTemplate
 from pydantic import Field
@@ -66,6 +66,26 @@ class EWC(AvalancheStrategy):
         )
 
 
+class _CopyingSIPlugin(SynapticIntelligencePlugin):
+    """Avalanche's SI plugin with its weight snapshots copied.
+
+    Avalanche 0.6.0 snapshots weights with ``param.detach().cpu().flatten()``, which on the
+    CPU is a view of the live parameter, not a copy: the reference weights then move with
+    training, the path integral is always zero and the penalty vanishes (SI = naive). Cloning
+    the two snapshots that must outlive the step makes SI work on the CPU as on CUDA.
+    """
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        super().before_training_exp(strategy, **kwargs)
+        for p in self.ewc_data[0].values():
+            p.data = p.data.clone()
+
+    def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        super().before_training_iteration(strategy, **kwargs)
+        for p in self.syn_data["old_theta"].values():
+            p.data = p.data.clone()
+
+
 class SIHyperparameters(TrainingHyperparameters):
     si_lambda: float = Field(1.0, ge=0.0, le=1e9)
     """Weight of the synaptic-intelligence penalty."""
@@ -81,8 +101,10 @@ class SI(AvalancheStrategy):
     Hyperparameters = SIHyperparameters
 
     def _make_template(self, **common: Any) -> SupervisedTemplate:
+        # Avalanche's SynapticIntelligence template is Naive plus this plugin.
         hp = self.hyperparameters
-        return AvalancheSI(si_lambda=hp.si_lambda, eps=hp.eps, **common)
+        plugin = _CopyingSIPlugin(si_lambda=hp.si_lambda, eps=hp.eps)
+        return AvalancheNaive(**{**common, "plugins": [*common["plugins"], plugin]})
 
     def _extra_state(self) -> dict[str, Any]:
         plugin = self._plugin(SynapticIntelligencePlugin)

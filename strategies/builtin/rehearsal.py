@@ -30,9 +30,13 @@ from strategies.registry import register
 
 
 class ReplayHyperparameters(TrainingHyperparameters):
+    # Defaults tuned on the recurring digits stream (docs/strategies.md): two memory samples
+    # per new sample and a few more epochs keep replay within a point of joint training.
+    epochs: int = Field(30, ge=1, le=10_000)
+    """Passes over each update's data."""
     mem_size: int = Field(1000, ge=1, le=10_000_000)
     """Samples kept in the replay memory, shared by the experiences (or classes) seen."""
-    batch_size_mem: int | None = Field(None, ge=1, le=65_536)
+    batch_size_mem: int | None = Field(64, ge=1, le=65_536)
     """Memory samples mixed into each mini-batch; None: as many as `batch_size`."""
     balance: Literal["experience", "class"] = "experience"
     """Split the memory evenly over past updates, or over classes."""

@@ -16,43 +16,49 @@ from strategies.streams.river_streams import river_stream
 
 DEFAULT_STREAM = "recurring"
 
-_STREAMS: dict[str, Callable[[int], DriftStream]] = {
-    "recurring": lambda seed: digits_stream(
+_STREAMS: dict[str, Callable[..., DriftStream]] = {
+    "recurring": lambda seed, **kw: digits_stream(
         "recurring",
         ["upright", "rotated-90", "permuted", "upright"],
         seed,
+        **kw,
         description="digits: upright, rotated 90 degrees, pixels permuted, upright again",
     ),
-    "digits-rotations": lambda seed: digits_stream(
+    "digits-rotations": lambda seed, **kw: digits_stream(
         "digits-rotations",
         ["upright", "rotated-30", "rotated-60", "rotated-90"],
         seed,
+        **kw,
         description="digits rotated a little more at each update (gradual covariate drift)",
     ),
-    "digits-noise": lambda seed: digits_stream(
+    "digits-noise": lambda seed, **kw: digits_stream(
         "digits-noise",
         ["upright", "noise-0.2", "noise-0.4", "inverted"],
         seed,
+        **kw,
         description="digits under growing pixel noise, then inverted intensities",
     ),
-    "digits-prior": lambda seed: digits_stream(
+    "digits-prior": lambda seed, **kw: digits_stream(
         "digits-prior",
         ["low-digits", "high-digits", "low-digits"],
         seed,
+        **kw,
         description="class-prior shift: mostly 0-4, then mostly 5-9, then back",
     ),
-    "sea": lambda seed: river_stream(
+    "sea": lambda seed, **kw: river_stream(
         "sea",
         "sea",
         [0, 1, 2, 3, 0],
         seed,
+        **kw,
         description="River SEA: four label thresholds, then the first again (sudden concept drift)",
     ),
-    "agrawal": lambda seed: river_stream(
+    "agrawal": lambda seed, **kw: river_stream(
         "agrawal",
         "agrawal",
         [0, 2, 4, 0],
         seed,
+        **kw,
         description="River Agrawal: loan-approval functions 0, 2, 4, then 0 again",
     ),
 }
@@ -63,13 +69,16 @@ def available_streams() -> list[str]:
     return list(_STREAMS)
 
 
-def get_stream(name: str, seed: int = 0) -> DriftStream:
-    """The named stream; the same `seed` always gives the same tensors."""
+def get_stream(name: str, seed: int = 0, size: int | None = None) -> DriftStream:
+    """The named stream; the same `seed` always gives the same tensors.
+
+    `size` overrides the training samples per experience (small values for quick tests).
+    """
     try:
         build = _STREAMS[name]
     except KeyError:
         raise UnknownStream(f"unknown stream {name!r}; available: {', '.join(_STREAMS)}") from None
-    return build(seed)
+    return build(seed) if size is None else build(seed, train_per_experience=size)
 
 
 __all__ = ["DEFAULT_STREAM", "DriftStream", "Experience", "available_streams", "get_stream"]

@@ -1,0 +1,75 @@
+"""``modelci bench strategies``: CL strategies over a drift stream, as JSON and a plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from services.cli.bench_cmd import app as bench_app
+
+
+def _overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``replay.mem_size=500`` / ``*.epochs=5`` -> {"replay": {"mem_size": 500}, "*": {...}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        strategy, dot, field = key.partition(".")
+        if not sep or not dot or not strategy or not field:
+            raise typer.BadParameter(f"expected STRATEGY.FIELD=VALUE, got {pair!r}", param_hint="--set")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(strategy, {})[field] = value
+    return out
+
+
+@bench_app.command("strategies")
+def strategies(
+    stream: str = typer.Option("recurring", help="Drift stream (see strategies.streams)."),
+    names: str = typer.Option("", "--strategies", help="Comma-separated strategies; default: all."),
+    seed: int = typer.Option(0, help="Seed of the stream, the initial model and every update."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
+    plot: Path | None = typer.Option(None, help="PNG to write [default: reports/strategies_STREAM.png]."),
+    hidden: int = typer.Option(128, help="Hidden units of the MLP every strategy starts from."),
+    size: int | None = typer.Option(None, help="Training samples per update [default: the stream's]."),
+    overrides: list[str] = typer.Option([], "--set", help="Hyperparameter override STRATEGY.FIELD=VALUE ('*' for all); repeatable."),
+    isolate: bool = typer.Option(True, help="Run each strategy in its own process (own peak memory)."),
+    threads: int = typer.Option(1, help="Torch threads per strategy."),
+) -> None:
+    """Replay a stream through each strategy: accuracy per concept after each update,
+    average accuracy, forgetting, backward transfer, update time, peak memory."""
+    from strategies.bench import BenchConfig, run_bench
+    from strategies.bench_plot import plot_bench
+    from strategies.errors import StrategyError
+
+    config = BenchConfig(
+        stream=stream,
+        strategies=[n.strip() for n in names.split(",") if n.strip()] or None,
+        seed=seed,
+        hidden=hidden,
+        train_per_experience=size,
+        hyperparameters=_overrides(overrides),
+        isolate=isolate,
+        threads=threads,
+    )
+    try:
+        report = run_bench(config)
+    except StrategyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    path = plot_bench(report, plot or Path("reports") / f"strategies_{report['stream']}.png")
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"stream {report['stream']} ({' -> '.join(report['order'])}), seed {seed}")
+    typer.echo(f"{'strategy':10} {'avg acc':>8} {'forget':>7} {'1st fgt':>7} {'bwt':>7} {'update s':>9} {'peak MB':>8}")
+    for r in report["strategies"]:
+        typer.echo(
+            f"{r['name']:10} {r['average_accuracy']:8.3f} {r['forgetting']:7.3f} {r['first_concept_forgetting']:7.3f} "
+            f"{r['bwt']:7.3f} {r['update_seconds']:9.2f} {r['peak_memory_mb']:8.1f}"
+        )
+    typer.echo(f"default {report['default']}, oracle {report['oracle']}; plot in {path}")

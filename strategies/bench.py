@@ -1,0 +1,215 @@
+"""Replay a drift stream through CL strategies and measure them (``modelci bench strategies``).
+
+Each strategy starts from the same seeded MLP, trains on the stream's experiences in order
+(one `CLStrategy.train` call = one model update), and after each update is tested on every
+concept. By default each strategy runs in its own process forked from a preloaded server,
+so its peak memory is its own and a crash in one does not stop the others.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+import torch
+
+from strategies.metrics import (
+    average_accuracy,
+    average_incremental_accuracy,
+    backward_transfer,
+    forgetting,
+    max_forgetting_per_concept,
+)
+from strategies.models import make_mlp
+from strategies.registry import DEFAULT_STRATEGY, ORACLE_STRATEGY, available, get_strategy
+from strategies.streams import DEFAULT_STREAM, DriftStream, get_stream
+
+
+@dataclass
+class BenchConfig:
+    stream: str = DEFAULT_STREAM
+    strategies: list[str] | None = None
+    """Names to run; None: every available strategy."""
+    seed: int = 0
+    hidden: int = 128
+    """Hidden units of the MLP every strategy starts from."""
+    train_per_experience: int | None = None
+    """Override the stream's samples per update (smaller for quick checks)."""
+    hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per-strategy overrides; key "*" applies to every strategy."""
+    isolate: bool = True
+    """One process per strategy (honest peak memory); False runs them all here."""
+    threads: int = 1
+    """Torch threads per strategy run."""
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    """Fraction of `x` that `model` classifies as `y`."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(y), 2048):
+            xb = x[start : start + 2048].to(device)
+            correct += int((model(xb).argmax(dim=1).cpu() == y[start : start + 2048]).sum())
+    model.train()
+    return correct / max(len(y), 1)
+
+
+class PeakRSS:
+    """Peak resident memory above the level at entry, in MiB.
+
+    Resets the kernel's high-water mark (``/proc/self/clear_refs``) where allowed and reads
+    ``VmHWM``; elsewhere samples RSS from a thread every few milliseconds.
+    """
+
+    def __enter__(self) -> PeakRSS:
+        self._proc = psutil.Process()
+        self.start = self._proc.memory_info().rss
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self._hwm = True
+        except OSError:
+            self._hwm = False
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._hwm:
+            with open("/proc/self/status") as f:
+                line = next(ln for ln in f if ln.startswith("VmHWM:"))
+            self.peak = max(self.peak, int(line.split()[1]) * 1024)
+        else:
+            self._stop.set()
+            assert self._thread is not None
+            self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    @property
+    def mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def run_strategy(
+    stream: DriftStream,
+    name: str,
+    seed: int = 0,
+    hyperparameters: dict[str, Any] | None = None,
+    hidden: int = 64,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Train one strategy over the whole stream; its figures as a JSON-ready dict."""
+    cls = get_strategy(name)
+    torch.manual_seed(seed)
+    model = make_mlp(math.prod(stream.input_shape), stream.num_classes, hidden)
+    strategy = cls(model, {"seed": seed, **(hyperparameters or {})}, device=device)
+    matrix: list[list[float]] = []
+    seconds: list[float] = []
+    peaks: list[float] = []
+    for exp in stream.experiences:
+        with PeakRSS() as peak:
+            started = time.perf_counter()
+            strategy.train(exp.x_train, exp.y_train)
+            seconds.append(time.perf_counter() - started)
+        peaks.append(peak.mb)
+        matrix.append(
+            [accuracy(strategy.model, *stream.test_set(k), strategy.device) for k in range(len(stream.concepts))]
+        )
+    order = [stream.concept_index(t) for t in range(len(stream.experiences))]
+    per_concept = max_forgetting_per_concept(matrix, order)
+    state = io.BytesIO()
+    torch.save(strategy.state_dict(), state)
+    return {
+        "name": name,
+        "average_accuracy": average_accuracy(matrix),
+        "forgetting": forgetting(matrix, order),
+        "bwt": backward_transfer(matrix, order),
+        "update_seconds": sum(seconds) / len(seconds),
+        "peak_memory_mb": max(peaks),
+        "first_concept_forgetting": per_concept[0],
+        "forgetting_per_concept": per_concept,
+        "average_incremental_accuracy": average_incremental_accuracy(matrix, order),
+        "accuracy_matrix": matrix,
+        "update_seconds_each": seconds,
+        "state_mb": len(state.getvalue()) / 2**20,
+        "hyperparameters": strategy.hyperparameters.model_dump(mode="json"),
+    }
+
+
+def _isolated(config: BenchConfig, name: str) -> dict[str, Any]:
+    """Body of a per-strategy process."""
+    torch.set_num_threads(config.threads)
+    stream = _stream(config)
+    return run_strategy(stream, name, config.seed, _overrides(config, name), config.hidden)
+
+
+def _stream(config: BenchConfig) -> DriftStream:
+    return get_stream(config.stream, config.seed, size=config.train_per_experience)
+
+
+def _overrides(config: BenchConfig, name: str) -> dict[str, Any]:
+    return {**config.hyperparameters.get("*", {}), **config.hyperparameters.get(name, {})}
+
+
+def run_bench(config: BenchConfig) -> dict[str, Any]:
+    """Every chosen strategy over the stream; the JSON document of the benchmark."""
+    names = config.strategies or available()
+    for name in names:  # fail fast on a bad name or bad hyperparameters, before any training
+        get_strategy(name).validate_hyperparameters({"seed": config.seed, **_overrides(config, name)})
+    stream = _stream(config)
+    started = time.perf_counter()
+    if config.isolate:
+        results = _run_isolated(config, names)
+    else:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(config.threads)
+        try:
+            results = [
+                run_strategy(stream, n, config.seed, _overrides(config, n), config.hidden) for n in names
+            ]
+        finally:
+            torch.set_num_threads(previous)
+    return {
+        "stream": stream.name,
+        "default": DEFAULT_STRATEGY,
+        "oracle": ORACLE_STRATEGY,
+        "seed": config.seed,
+        "concepts": stream.concepts,
+        "order": [stream.concepts[stream.concept_index(t)] for t in range(len(stream.experiences))],
+        "train_per_experience": [len(e.y_train) for e in stream.experiences],
+        "total_seconds": time.perf_counter() - started,
+        "strategies": results,
+    }
+
+
+def _run_isolated(config: BenchConfig, names: list[str]) -> list[dict[str, Any]]:
+    # A forkserver imports torch and Avalanche once; each strategy then runs in a fresh fork
+    # of it (max_tasks_per_child=1), so memory figures do not carry over between strategies.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    env_threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(config.threads)
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=1) as pool:
+            return [pool.submit(_isolated, config, name).result() for name in names]
+    finally:
+        if env_threads is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = env_threads

@@ -1,0 +1,174 @@
+"""Every registered strategy passes the same checks (River's `checks` style): a new strategy
+gets these tests for free by being registered."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import typing
+from typing import Any
+
+import annotated_types
+import pytest
+import torch
+
+from strategies import (
+    IncompatibleState,
+    InvalidHyperparameters,
+    InvalidTrainingData,
+    available,
+    export_torchscript,
+    get_strategy,
+    make_mlp,
+)
+from strategies.bench import accuracy
+from tests.strategies.conftest import FAST
+
+ALL = available()
+
+
+def _build(name: str, stream, model: torch.nn.Module | None = None, **hp: Any):
+    if model is None:
+        torch.manual_seed(0)
+        model = make_mlp(math.prod(stream.input_shape), stream.num_classes, hidden=32)
+    return get_strategy(name)(model, {**FAST, **hp})
+
+
+def _roundtrip(state: dict) -> dict:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def test_builtins_are_registered():
+    assert {"naive", "replay", "ewc", "lwf", "si", "agem", "gdumb", "er_ace", "joint"} <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_learns_and_beats_chance(name, tiny_stream):
+    strategy = _build(name, tiny_stream)
+    exp = tiny_stream.experiences[0]
+    figures = strategy.train(exp.x_train, exp.y_train)
+    assert math.isfinite(figures["loss"]) and figures["seconds"] >= 0
+    acc = accuracy(strategy.model, exp.x_test, exp.y_test, strategy.device)
+    assert acc > 0.3, f"{name} reached {acc:.2f} on 10 classes"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_state_survives_save_and_load_and_training_continues_identically(name, tiny_stream):
+    exps = tiny_stream.experiences
+    original = _build(name, tiny_stream)
+    for exp in exps[:2]:
+        original.train(exp.x_train, exp.y_train)
+
+    state = _roundtrip(original.state_dict())
+    model = copy.deepcopy(original.model)  # the caller owns the weights, not the state
+    restored = _build(name, tiny_stream, model=model)
+    restored.load_state_dict(state)
+
+    for a, b in [(original.memory(), restored.memory())]:
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+    left = original.train(exps[2].x_train, exps[2].y_train)
+    right = restored.train(exps[2].x_train, exps[2].y_train)
+    assert left["loss"] == pytest.approx(right["loss"], rel=1e-5, abs=1e-6)
+    for (key, p), q in zip(original.model.state_dict().items(), restored.model.state_dict().values()):
+        assert torch.allclose(p, q, atol=1e-5), f"{name}: {key} diverged after restore"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_fresh_state_round_trips(name, tiny_stream):
+    state = _roundtrip(_build(name, tiny_stream).state_dict())
+    again = _build(name, tiny_stream)
+    again.load_state_dict(state)
+    assert again.memory() is None
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_memory_is_a_labelled_sample_or_none(name, tiny_stream):
+    strategy = _build(name, tiny_stream)
+    exp = tiny_stream.experiences[0]
+    strategy.train(exp.x_train, exp.y_train)
+    memory = strategy.memory()
+    if memory is not None:
+        x, y = memory
+        assert x.dtype == torch.float32 and y.dtype == torch.int64
+        assert x.shape[1:] == exp.x_train.shape[1:] and len(x) == len(y) > 0
+        assert x.device.type == "cpu"
+
+
+def _bad_values(hp_cls) -> list[tuple[str, Any]]:
+    """A value out of bounds for each constrained field, a value outside each Literal, and a
+    value of the wrong type for each numeric field, read from the model's own declarations."""
+    bad: list[tuple[str, Any]] = []
+    for field, info in hp_cls.model_fields.items():
+        kinds = {t for t in typing.get_args(info.annotation) or (info.annotation,) if t is not type(None)}
+        if typing.get_origin(info.annotation) is typing.Literal:
+            bad.append((field, "no-such-choice"))
+            continue
+        if kinds & {int, float}:
+            bad.append((field, "not a number"))
+        for meta in info.metadata:
+            if isinstance(meta, annotated_types.Ge):
+                bad.append((field, meta.ge - 1))
+            elif isinstance(meta, annotated_types.Gt):
+                bad.append((field, meta.gt))
+            elif isinstance(meta, annotated_types.Le):
+                bad.append((field, meta.le + 1))
+            elif isinstance(meta, annotated_types.Lt):
+                bad.append((field, meta.lt))
+    return bad
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_rejects_bad_hyperparameters_naming_the_field(name, tiny_stream):
+    cls = get_strategy(name)
+    bad = _bad_values(cls.Hyperparameters)
+    assert len(bad) >= 8, "every strategy declares bounded hyperparameters"
+    model = make_mlp(64, 10)
+    for field, value in bad:
+        with pytest.raises(InvalidHyperparameters) as caught:
+            cls(model, {field: value})
+        assert caught.value.field == field, (field, value)
+        assert caught.value.reason == "invalid_hyperparameters"
+        assert not caught.value.retryable
+    with pytest.raises(InvalidHyperparameters) as caught:
+        cls.validate_hyperparameters({"no_such_hyperparameter": 1})
+    assert caught.value.field == "no_such_hyperparameter"
+    defaults = cls.validate_hyperparameters(None)
+    assert defaults == cls.validate_hyperparameters(defaults.model_dump())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_exported_torchscript_gives_the_models_probabilities(name, tiny_stream):
+    strategy = _build(name, tiny_stream)
+    exp = tiny_stream.experiences[0]
+    strategy.train(exp.x_train, exp.y_train)
+    scripted = torch.jit.load(io.BytesIO(export_torchscript(strategy.model, tiny_stream.input_shape)))
+    x = exp.x_test[:17]
+    strategy.model.eval()
+    with torch.no_grad():
+        expected = torch.softmax(strategy.model(x), dim=1)
+        got = scripted(x)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.allclose(got.sum(dim=1), torch.ones(len(x)), atol=1e-5)
+    with torch.no_grad():  # batch size is not baked into the trace
+        assert scripted(exp.x_test[:1]).shape == (1, tiny_stream.num_classes)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_refuses_another_strategys_state_and_bad_samples(name, tiny_stream):
+    strategy = _build(name, tiny_stream)
+    other = "naive" if name != "naive" else "replay"
+    with pytest.raises(IncompatibleState):
+        strategy.load_state_dict(_build(other, tiny_stream).state_dict())
+    with pytest.raises(InvalidTrainingData):
+        strategy.train(torch.zeros(0, 64), torch.zeros(0, dtype=torch.int64))
+    with pytest.raises(InvalidTrainingData):
+        strategy.train(torch.zeros(3, 64), torch.zeros(2, dtype=torch.int64))
+    with pytest.raises(InvalidTrainingData):
+        strategy.train(torch.full((2, 64), float("nan")), torch.zeros(2, dtype=torch.int64))
