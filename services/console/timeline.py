@@ -73,10 +73,12 @@ class Timeline:
         entry = {"kind": kind, "event_id": event.event_id, "model": model, **fields}  # type: ignore[attr-defined]
         if self.seen(event.event_id):  # type: ignore[attr-defined]
             return Applied(model, kind, None)
+        latest = int(self.r.hget(self._k("state", model), f"last_{kind}_ms") or 0)
         pipe = self.r.pipeline(transaction=True)
         pipe.lpush(self._k("timeline", model), json.dumps(entry))
         pipe.ltrim(self._k("timeline", model), 0, self.length - 1)
-        pipe.hset(self._k("state", model), mapping={f"last_{kind}_ms": entry["at_ms"], f"last_{kind}": json.dumps(entry)})
+        if entry["at_ms"] >= latest:  # an older event read late must not roll the drift state back
+            pipe.hset(self._k("state", model), mapping={f"last_{kind}_ms": entry["at_ms"], f"last_{kind}": json.dumps(entry)})
         self._track_update(pipe, event, entry)
         pipe.set(f"{self.p}seen:{event.event_id}", 1, ex=self.seen_ttl_s)  # type: ignore[attr-defined]
         pipe.sadd(f"{self.p}models_seen", model)
@@ -130,8 +132,9 @@ class Timeline:
 
     # reads ---------------------------------------------------------------------------------------
     def events(self, model: str, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
-        """Newest first."""
+        """Newest first by the events' own times (events of different topics may be read out of order)."""
         items = [json.loads(x) for x in self.r.lrange(self._k("timeline", model), 0, self.length - 1)]
+        items.sort(key=lambda e: e["at_ms"], reverse=True)  # stable: equal times keep the order read
         return [e for e in items if kind is None or e["kind"] == kind][:limit]
 
     def updates(self, model: str) -> list[dict[str, Any]]:

@@ -68,7 +68,7 @@ def test_replayed_event_is_one_timeline_entry(console: Console, model: str) -> N
     drift = _drift(model, now_ms())
     console.publish(topics.DRIFT, drift, key=model)
     console.publish(topics.DRIFT, drift, key=model)
-    marker = _drift(model, now_ms())
+    marker = _drift(model, drift.detected_at_ms + 1)
     console.publish(topics.DRIFT, marker, key=model)
     with console.client("viewer") as http:
         wait_until(lambda: any(e["event_id"] == marker.event_id for e in http.get(f"/api/v1/models/{model}/events").json()),
