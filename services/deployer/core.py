@@ -239,16 +239,22 @@ class Deployer:
         elif cmd.action == "reject" and cmd.version is not None:
             record = self.registry.get_version(cmd.model, cmd.version)
             if record is not None and record.status in (S.HELD, S.CANDIDATE):
-                self.registry.set_status(cmd.model, cmd.version, S.REJECTED, actor=cmd.actor, note="rejected by operator")
+                note = f"rejected by operator: {cmd.params.get('reason', '')}".rstrip(": ")
+                self.registry.set_status(cmd.model, cmd.version, S.REJECTED, actor=cmd.actor, note=note)
                 self.metrics.rejected.labels(cmd.model, "operator").inc()
                 self._event(cmd.model, cmd.version, "rejected", reasons=["rejected_by_operator"], actor=cmd.actor,
                             candidate_event_id=record.candidate_event_id)
         elif cmd.action == "rollback":
             self.rollback(cmd.model, cmd.version, actor=cmd.actor, trigger="manual", evidence={"params": dict(cmd.params)})
-        elif cmd.action == "set_policy":
+        elif cmd.action == "set_policy":  # params are a string map; non-strings travel as JSON
             raw = json.loads(cmd.params.get("policy", "{}"))
             policy = Policy.from_dict({**self.registry.require_model(cmd.model).policy, **raw})
             self.registry.update_model(cmd.model, policy=policy.as_dict())
+        elif cmd.action == "set_strategy" and cmd.params.get("strategy"):
+            changes: dict[str, Any] = {"strategy": cmd.params["strategy"]}
+            if "hyperparameters" in cmd.params:
+                changes["hyperparameters"] = json.loads(cmd.params["hyperparameters"])
+            self.registry.update_model(cmd.model, **changes)
         self.done(cmd.event_id)
 
     # --- samples and the post-deploy watch -------------------------------------------------------

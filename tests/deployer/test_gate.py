@@ -59,6 +59,8 @@ def test_bad_candidates_are_rejected_and_serving_untouched(env, trained, tmp_pat
         assert np.allclose(env.unpinned(probe), before), f"serving changed after {reason}"
         assert not (env.repository / env.name / str(cand.version)).exists()
 
+    rejected = env.deployer.metrics.rejected
+    assert all(rejected.labels(env.name, reason)._value.get() == 1 for reason in _bad_artifacts(trained, tmp_path))
     poisoned = env.registry.require_version(env.name, cand.version)
     checks = {c["name"]: c for c in poisoned.report["checks"]}
     assert checks["accuracy_fresh"]["values"]["candidate"] < checks["accuracy_fresh"]["values"]["serving"]
@@ -78,6 +80,7 @@ def test_bad_candidates_are_rejected_and_serving_untouched(env, trained, tmp_pat
     # Triton serves exactly the new version; the previous one is the registry's rollback target.
     assert env.triton.ready_versions(env.name) == {good.version}
     assert env.registry.require_model(env.name).previous_version == 1
+    assert env.deployer.metrics.serving_version.labels(env.name)._value.get() == good.version
     assert env.registry.require_version(env.name, 1).status == VersionStatus.RETIRED
     # A replayed candidate event changes nothing (idempotent on the event id).
     n = len(env.events)

@@ -72,3 +72,39 @@ def test_configs_written_once_and_report_json_safe(tmp_path):
     ensure_configs(tmp_path, model)
     assert local.stat().st_mtime_ns == stamp, "an unchanged config must not be rewritten (Triton would reload)"
     assert clean({"a": float("nan"), "b": [np.float32(1.5)], "c": np.int64(2)}) == {"a": None, "b": [1.5], "c": 2}
+
+
+def test_policy_and_strategy_commands_update_the_registry(settings):
+    from services.common.events import Command
+    from services.deployer.app import build_deployer
+
+    dep = build_deployer(settings, lambda event: None)
+    dep.registry.put_model(ModelRecord(name="cmdmodel", input_shape=[models.DIM], classes=["a", "b", "c"]))
+    dep.handle_command(Command(model="cmdmodel", action="set_policy", actor="ops",
+                               params={"policy": '{"promotion": "manual", "accuracy_margin": 0.01}'}))
+    dep.handle_command(Command(model="cmdmodel", action="set_strategy", actor="ops",
+                               params={"strategy": "ewc", "hyperparameters": '{"ewc_lambda": 0.4}'}))
+    model = dep.registry.require_model("cmdmodel")
+    assert model.policy["promotion"] == "manual" and model.policy["accuracy_margin"] == 0.01
+    assert (model.strategy, model.hyperparameters) == ("ewc", {"ewc_lambda": 0.4})
+    with pytest.raises(ConfigurationError):
+        dep.handle_command(Command(model="cmdmodel", action="set_policy", actor="ops", params={"policy": '{"bogus": 1}'}))
+
+
+def test_sample_store_windows_and_bounded_reservoir(redis_settings):
+    from services.deployer.samples import SampleStore
+    from tests.deployer.conftest import sample_batch
+
+    store = SampleStore(redis_settings.client(), redis_settings.key_prefix, recent_capacity=50, replay_capacity=30)
+    for offset in range(10):
+        x, y = models.dataset(20, "a", seed=offset)
+        store.add(sample_batch("s", x, y, version=1 if offset < 5 else 2), partition=0, offset=offset)
+    store.add(sample_batch("s", *models.dataset(20, "a", seed=9), version=2), partition=0, offset=9)  # a replayed record
+    fresh = store.fresh("s", [{"partition": 0, "start": 5, "end": 8}], holdout_fraction=0.2, minimum=10)
+    assert (len(fresh), fresh.source) == (40, "after_training_ranges")  # offsets 8 and 9, the replay deduplicated
+    fallback = store.fresh("s", [{"partition": 0, "start": 7, "end": 10}], holdout_fraction=0.5, minimum=10)
+    assert fallback.source == "holdout_of_training_ranges" and len(fallback) == 25  # half of the 50 kept
+    older = store.older("s", {0: 8})
+    assert len(older) == 30 + 10  # the full reservoir (evicted offsets 0..7) + the window's offset 7
+    assert len(store.latest("s", 15)) == 15
+    assert store.live_count("s", 1) == 100
