@@ -10,7 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,6 @@ class ConsoleState:
     templates: Jinja2Templates
     publisher: KafkaPublisher
     reader: EventReader | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def build_state(settings: ConsoleSettings, metrics: ConsoleMetrics | None = None) -> ConsoleState:
@@ -211,7 +211,7 @@ def create_app(settings: ConsoleSettings | None = None, state: ConsoleState | No
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if _wants_html(request):
             return HTMLResponse(f"<!doctype html><title>{exc.http_status}</title><h1>{exc.http_status}</h1>"
-                                f"<p>{_escape(str(exc))}</p><p><a href='/'>back</a></p>", status_code=exc.http_status, headers=headers)
+                                f"<p>{escape(str(exc))}</p><p><a href='/'>back</a></p>", status_code=exc.http_status, headers=headers)
         return JSONResponse({"error": exc.reason, "detail": str(exc)}, status_code=exc.http_status, headers=headers)
 
     @app.get("/healthz", include_in_schema=False)
@@ -225,12 +225,6 @@ def create_app(settings: ConsoleSettings | None = None, state: ConsoleState | No
         return PlainTextResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)
 
 
 def main() -> None:

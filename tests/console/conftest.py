@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -130,7 +131,8 @@ def run_console(settings: ConsoleSettings) -> Iterator[tuple[str, ConsoleState]]
 @pytest.fixture(scope="module")
 def console(module_kafka, module_redis) -> Iterator[Console]:
     settings = ConsoleSettings(kafka=module_kafka, redis=module_redis, admin_password=ADMIN_PASSWORD,
-                               group_id=f"console-{uuid.uuid4().hex[:8]}", poll_timeout_s=0.2, live_min_interval_s=0.0)
+                               group_id=f"console-{uuid.uuid4().hex[:8]}", poll_timeout_s=0.2, live_min_interval_s=0.0,
+                               login_max_failures=5)
     for url, state in run_console(settings):
         registry = ModelRegistry(state.redis, module_redis.key_prefix)
         c = Console(url=url, settings=settings, state=state, registry=registry)
@@ -162,3 +164,32 @@ def updates(console: Console) -> Iterator[TopicReader]:
     reader = TopicReader(console.settings.kafka, topics.UPDATES)
     yield reader
     reader.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from tests.console.browser import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (infra/install-system-deps.sh installs it)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    pw = sync_playwright().start()
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
+        pw.stop()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    from tests.console.browser import TIMEOUT_MS
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    p = context.new_page()
+    try:
+        yield p
+    finally:
+        context.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from services.common import topics
 from services.common.events import DriftEvent, LabeledSample, LabeledSampleBatch, now_ms
 
-from tests.console.browser import REPORTS, TIMEOUT_MS, browser, expect, log_in, page  # noqa: F401
+from tests.console.browser import REPORTS, TIMEOUT_MS, expect, log_in
 from tests.console.conftest import Console
 
 

@@ -22,7 +22,7 @@ from services.common.events import Command
 from services.common.registry import VersionRecord
 from services.common.settings import TritonSettings
 
-from tests.console.browser import REPORTS, TIMEOUT_MS, browser, expect, log_in, page  # noqa: F401
+from tests.console.browser import REPORTS, TIMEOUT_MS, expect, log_in
 from tests.console.conftest import Console, TopicReader
 
 
