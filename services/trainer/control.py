@@ -213,7 +213,7 @@ class Admission:
             while self.load.busy and time.monotonic() - start < self.control.max_pause_s and not self.stop():
                 t0 = time.monotonic()
                 time.sleep(self.load.interval_s / 2)
-                waited += min(time.monotonic() - t0, self.load.interval_s)  # a frozen process does not count
+                waited += min(time.monotonic() - t0, 1.0)  # a process frozen by SIGSTOP counts at most 1 s
             self.paused_s += waited
             if self.on_pause is not None:
                 self.on_pause(waited)

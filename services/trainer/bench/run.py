@@ -146,7 +146,6 @@ def run(rate: float = 200.0, seconds: float = 10.0, samples: int = 3000, rounds:
         job = p.get("job", {})
         return {
             "steps_per_s": round(p["steps"] / p["seconds"], 2) if p.get("seconds") else 0.0,
-            "paused_share": round(p["paused_s"] / p["seconds"], 3) if p.get("seconds") else 0.0,
             "torch_threads": job.get("torch_threads"),
             "limits": job.get("limits"),
         }
