@@ -259,11 +259,15 @@ class Deployer:
 
     # --- samples and the post-deploy watch -------------------------------------------------------
     def handle_samples(self, batch: LabeledSampleBatch, partition: int, offset: int) -> None:
-        if self.seen(batch.event_id):
+        """Idempotent by offset, not event id: one high-water mark per partition stays bounded
+        where an id per sample batch would not."""
+        mark = f"{self.p}samples_hw:{partition}"
+        seen = self.r.get(mark)
+        if seen is not None and offset <= int(seen):
             return
         self.samples.add(batch, partition, offset)
         self.watch(batch.model)
-        self.done(batch.event_id)
+        self.r.set(mark, offset)
 
     def watch(self, name: str) -> None:
         state = self.r.hgetall(f"{self.p}watch:{name}")

@@ -108,3 +108,16 @@ def test_sample_store_windows_and_bounded_reservoir(redis_settings):
     assert len(older) == 30 + 10  # the full reservoir (evicted offsets 0..7) + the window's offset 7
     assert len(store.latest("s", 15)) == 15
     assert store.live_count("s", 1) == 100
+
+
+def test_replayed_sample_records_are_counted_once(settings):
+    from services.deployer.app import build_deployer
+    from tests.deployer.conftest import sample_batch
+
+    dep = build_deployer(settings, lambda event: None)
+    batch = sample_batch("replayed", *models.dataset(10, "a"), version=1)
+    for _ in range(2):
+        dep.handle_samples(batch, partition=0, offset=3)
+    assert dep.samples.live_count("replayed", 1) == 10
+    dep.handle_samples(sample_batch("replayed", *models.dataset(5, "a"), version=1), partition=0, offset=4)
+    assert dep.samples.live_count("replayed", 1) == 15
