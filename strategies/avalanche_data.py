@@ -7,6 +7,7 @@ for `CLStrategy.state_dict` and build them back on `load_state_dict`.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -117,6 +118,21 @@ def params_from_state(
         name: ParamData(f"{prefix}{name}", init_tensor=t.to(device), device=device)
         for name, t in state.items()
     }
+
+
+def detached_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy of `model` without the hooks registered on it.
+
+    Copies kept as teachers or restart points (LwF's previous model, GDumb's initial model)
+    must not carry hooks that a caller attached for one update, such as the trainer's
+    admission control, into later updates.
+    """
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        module._forward_pre_hooks.clear()
+        module._forward_hooks.clear()
+        module._backward_hooks.clear()
+    return clone
 
 
 def to_cpu(value: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from typing import Any, Literal
 
@@ -14,14 +13,14 @@ from avalanche.training.plugins import EWCPlugin, LwFPlugin, SynapticIntelligenc
 from avalanche.training.templates import SupervisedTemplate
 from pydantic import Field
 
-from strategies.avalanche_data import param_state, params_from_state
+from strategies.avalanche_data import detached_copy, param_state, params_from_state
 from strategies.avalanche_strategy import AvalancheStrategy
 from strategies.base import TrainingHyperparameters
 from strategies.registry import register
 
 
 class EWCHyperparameters(TrainingHyperparameters):
-    ewc_lambda: float = Field(100.0, ge=0.0, le=1e9)
+    ewc_lambda: float = Field(1000.0, ge=0.0, le=1e9)
     """Weight of the penalty that keeps important weights near their old values."""
     mode: Literal["online", "separate"] = "online"
     """`online`: one running importance (constant memory); `separate`: one per update."""
@@ -87,7 +86,7 @@ class _CopyingSIPlugin(SynapticIntelligencePlugin):
 
 
 class SIHyperparameters(TrainingHyperparameters):
-    si_lambda: float = Field(1.0, ge=0.0, le=1e9)
+    si_lambda: float = Field(1000.0, ge=0.0, le=1e9)
     """Weight of the synaptic-intelligence penalty."""
     eps: float = Field(1e-7, gt=0.0, le=1.0)
     """Damping of the importance denominator."""
@@ -142,6 +141,12 @@ class LwF(AvalancheStrategy):
         hp = self.hyperparameters
         return AvalancheLwF(alpha=hp.alpha, temperature=hp.temperature, **common)
 
+    def _after_train(self) -> None:
+        # Avalanche deep-copies the model as the teacher; drop the caller's hooks from it.
+        lwf = self._plugin(LwFPlugin).lwf
+        if lwf.prev_model is not None:
+            lwf.prev_model = detached_copy(lwf.prev_model)
+
     def _extra_state(self) -> dict[str, Any]:
         lwf = self._plugin(LwFPlugin).lwf
         prev = lwf.prev_model
@@ -156,7 +161,7 @@ class LwF(AvalancheStrategy):
         if state["prev_model"] is None:
             lwf.prev_model = None
         else:
-            lwf.prev_model = copy.deepcopy(self.model)
+            lwf.prev_model = detached_copy(self.model)
             lwf.prev_model.load_state_dict(state["prev_model"])
         lwf.expcount = int(state["expcount"])
         lwf.prev_classes_by_task = defaultdict(

@@ -3,13 +3,12 @@ ER-ACE and A-GEM. Their memories are what the trainer evaluates old-data accurac
 
 from __future__ import annotations
 
-import copy
+from collections import defaultdict
 from typing import Any, Literal
 
 import torch
 from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
 from avalanche.training import AGEM as AvalancheAGEM
-from avalanche.training import GDumb as AvalancheGDumb
 from avalanche.training import Naive as AvalancheNaive
 from avalanche.training.plugins import AGEMPlugin, GDumbPlugin, ReplayPlugin
 from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
@@ -20,6 +19,7 @@ from pydantic import Field
 from strategies.avalanche_data import (
     cat_memories,
     dataset_tensors,
+    detached_copy,
     load_policy_state,
     policy_state,
     tensor_dataset,
@@ -84,6 +84,24 @@ class GDumbHyperparameters(TrainingHyperparameters):
     """Samples kept, balanced over classes; the model is retrained on them alone."""
 
 
+class _InPlaceGDumbPlugin(GDumbPlugin):
+    """Avalanche's GDumb plugin, resetting the model's weights in place.
+
+    The stock plugin swaps in a fresh copy of the initial model at each update, so hooks the
+    caller put on `strategy.model` (the trainer's admission control) would not see the
+    training steps. Here the same model object is reset to the initial weights, and its
+    optimizer moments cleared, which is what training from scratch means.
+    """
+
+    def before_train_dataset_adaptation(self, strategy: Any, **kwargs: Any) -> None:
+        if self.init_model is None:
+            self.init_model = detached_copy(strategy.model)
+        else:
+            strategy.model.load_state_dict(self.init_model.state_dict())
+            strategy.optimizer.state = defaultdict(dict)
+        strategy.model_adaptation(self.init_model)
+
+
 @register
 class GDumb(AvalancheStrategy):
     """GDumb: keeps a class-balanced memory and retrains the model from its initial weights
@@ -93,7 +111,9 @@ class GDumb(AvalancheStrategy):
     Hyperparameters = GDumbHyperparameters
 
     def _make_template(self, **common: Any) -> SupervisedTemplate:
-        return AvalancheGDumb(mem_size=self.hyperparameters.mem_size, **common)
+        # Avalanche's GDumb template is Naive plus the GDumb plugin.
+        plugin = _InPlaceGDumbPlugin(mem_size=self.hyperparameters.mem_size)
+        return AvalancheNaive(**{**common, "plugins": [*common["plugins"], plugin]})
 
     def memory(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         return dataset_tensors(self._plugin(GDumbPlugin).storage_policy.buffer)
@@ -112,7 +132,7 @@ class GDumb(AvalancheStrategy):
         if state["init_model"] is None:
             plugin.init_model = None
         else:
-            plugin.init_model = copy.deepcopy(self.model)
+            plugin.init_model = detached_copy(self.model)
             plugin.init_model.load_state_dict(state["init_model"])
 
 

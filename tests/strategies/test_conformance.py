@@ -42,15 +42,30 @@ def _roundtrip(state: dict) -> dict:
     return torch.load(buffer, weights_only=True)
 
 
+@pytest.fixture(scope="module")
+def trained_once(tiny_stream):
+    """Each strategy after one update on the first concept (built on first use, then shared
+    by the read-only checks below)."""
+    cache: dict[str, Any] = {}
+
+    def get(name: str):
+        if name not in cache:
+            strategy = _build(name, tiny_stream)
+            exp = tiny_stream.experiences[0]
+            cache[name] = (strategy, strategy.train(exp.x_train, exp.y_train))
+        return cache[name]
+
+    return get
+
+
 def test_builtins_are_registered():
     assert {"naive", "replay", "ewc", "lwf", "si", "agem", "gdumb", "er_ace", "joint"} <= set(ALL)
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_learns_and_beats_chance(name, tiny_stream):
-    strategy = _build(name, tiny_stream)
+def test_learns_and_beats_chance(name, tiny_stream, trained_once):
+    strategy, figures = trained_once(name)
     exp = tiny_stream.experiences[0]
-    figures = strategy.train(exp.x_train, exp.y_train)
     assert math.isfinite(figures["loss"]) and figures["seconds"] >= 0
     acc = accuracy(strategy.model, exp.x_test, exp.y_test, strategy.device)
     assert acc > 0.3, f"{name} reached {acc:.2f} on 10 classes"
@@ -89,10 +104,9 @@ def test_fresh_state_round_trips(name, tiny_stream):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_memory_is_a_labelled_sample_or_none(name, tiny_stream):
-    strategy = _build(name, tiny_stream)
+def test_memory_is_a_labelled_sample_or_none(name, tiny_stream, trained_once):
+    strategy, _ = trained_once(name)
     exp = tiny_stream.experiences[0]
-    strategy.train(exp.x_train, exp.y_train)
     memory = strategy.memory()
     if memory is not None:
         x, y = memory
@@ -129,10 +143,12 @@ def test_rejects_bad_hyperparameters_naming_the_field(name, tiny_stream):
     cls = get_strategy(name)
     bad = _bad_values(cls.Hyperparameters)
     assert len(bad) >= 8, "every strategy declares bounded hyperparameters"
-    model = make_mlp(64, 10)
+    with pytest.raises(InvalidHyperparameters) as caught:  # the constructor validates
+        cls(make_mlp(64, 10), {bad[0][0]: bad[0][1]})
+    assert caught.value.field == bad[0][0]
     for field, value in bad:
         with pytest.raises(InvalidHyperparameters) as caught:
-            cls(model, {field: value})
+            cls.validate_hyperparameters({field: value})
         assert caught.value.field == field, (field, value)
         assert caught.value.reason == "invalid_hyperparameters"
         assert not caught.value.retryable
@@ -144,16 +160,16 @@ def test_rejects_bad_hyperparameters_naming_the_field(name, tiny_stream):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_exported_torchscript_gives_the_models_probabilities(name, tiny_stream):
-    strategy = _build(name, tiny_stream)
+def test_exported_torchscript_gives_the_models_probabilities(name, tiny_stream, trained_once):
+    strategy, _ = trained_once(name)
     exp = tiny_stream.experiences[0]
-    strategy.train(exp.x_train, exp.y_train)
     scripted = torch.jit.load(io.BytesIO(export_torchscript(strategy.model, tiny_stream.input_shape)))
     x = exp.x_test[:17]
     strategy.model.eval()
     with torch.no_grad():
         expected = torch.softmax(strategy.model(x), dim=1)
         got = scripted(x)
+    strategy.model.train()
     assert torch.allclose(got, expected, atol=1e-6)
     assert torch.allclose(got.sum(dim=1), torch.ones(len(x)), atol=1e-5)
     with torch.no_grad():  # batch size is not baked into the trace
@@ -172,3 +188,20 @@ def test_refuses_another_strategys_state_and_bad_samples(name, tiny_stream):
         strategy.train(torch.zeros(3, 64), torch.zeros(2, dtype=torch.int64))
     with pytest.raises(InvalidTrainingData):
         strategy.train(torch.full((2, 64), float("nan")), torch.zeros(2, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_trains_through_the_callers_model_and_keeps_none_of_its_hooks(name, tiny_stream):
+    # The trainer's interference control is a forward pre-hook on `strategy.model`: every
+    # training step must go through that object, and no copy the strategy keeps (LwF's
+    # teacher, GDumb's initial model) may call the hook after it was removed.
+    strategy = _build(name, tiny_stream)
+    calls = []
+    handle = strategy.model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    exp0, exp1 = tiny_stream.experiences[:2]
+    strategy.train(exp0.x_train, exp0.y_train)
+    assert calls, f"{name} trained without calling the model it was given"
+    handle.remove()
+    seen = len(calls)
+    strategy.train(exp1.x_train, exp1.y_train)
+    assert len(calls) == seen, f"{name} kept a copy of the model with the caller's hook"
