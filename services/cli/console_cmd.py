@@ -46,21 +46,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.", envvar="MODELCI_CONSOLE_HOST", show_envvar=True)] = None,
     port: Annotated[int | None, typer.Option(help="Port.", envvar="MODELCI_CONSOLE_PORT", show_envvar=True)] = None,
 ) -> None:
-    """Run the console (web pages, REST API under /api/v1, OpenAPI at /docs) until Ctrl-C."""
-    import uvicorn
+    """Run the console (web pages, REST API under /api/v1, API reference at /docs) until Ctrl-C."""
+    from services.console.app import main
 
-    from services.common import logs
-    from services.console.app import create_app
-    from services.console.settings import ConsoleSettings
-
-    settings = ConsoleSettings()
-    if host:
-        settings.host = host
-    if port:
-        settings.port = port
-    logs.configure("console", settings.observability.log_level, settings.observability.log_format)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+    main(host, port)
 
 
 @user_app.command("add")

@@ -170,6 +170,30 @@ class MetricsAndHeaders:
                 self.metrics.latency.labels(template).observe(time.perf_counter() - started)
 
 
+def api_operations(app: FastAPI) -> list[dict[str, Any]]:
+    """Every API operation with the role its security dependency demands (read off the route)."""
+    from fastapi.routing import APIRoute
+
+    from services.console import security
+
+    roles = {security.viewer: "viewer", security.operator: "operator", security.admin: "admin"}
+    spec = app.openapi()["paths"]
+    out = []
+    for route in api.router.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        role = next((roles[d.call] for d in route.dependant.dependencies if d.call in roles), "none")
+        for method in sorted(route.methods):
+            op = spec.get(route.path, {}).get(method.lower(), {})
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            ref = body.get("$ref") or next((s.get("$ref") for s in body.get("anyOf", []) if "$ref" in s), None)
+            out.append({"method": method, "path": route.path, "role": role, "summary": op.get("summary", ""),
+                        "description": (op.get("description") or "").split("\n")[0],
+                        "params": [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"],
+                        "body": ref.rsplit("/", 1)[-1] if ref else ""})
+    return out
+
+
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
@@ -193,7 +217,9 @@ def create_app(settings: ConsoleSettings | None = None, state: ConsoleState | No
             await state.async_redis.aclose()
             state.redis.close()
 
-    app = FastAPI(title="ModelCI-e console", version="1", lifespan=lifespan,
+    # /docs is rendered here from the OpenAPI document: Swagger UI would load from a CDN, which
+    # an offline deployment cannot reach and the Content-Security-Policy forbids.
+    app = FastAPI(title="ModelCI-e console", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Models, versions and lineage, drift and updates; actions for the ML team.")
     app.state.console = state
     app.state.security = state.security
@@ -214,6 +240,11 @@ def create_app(settings: ConsoleSettings | None = None, state: ConsoleState | No
                                 f"<p>{escape(str(exc))}</p><p><a href='/'>back</a></p>", status_code=exc.http_status, headers=headers)
         return JSONResponse({"error": exc.reason, "detail": str(exc)}, status_code=exc.http_status, headers=headers)
 
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs(request: Request) -> HTMLResponse:
+        return state.templates.TemplateResponse(request, "api_docs.html", {
+            "request": request, "spec": app.openapi(), "operations": api_operations(app), "me": None})
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
         state.redis.ping()
@@ -227,12 +258,15 @@ def create_app(settings: ConsoleSettings | None = None, state: ConsoleState | No
     return app
 
 
-def main() -> None:
+def main(host: str | None = None, port: int | None = None) -> None:
+    """Runs the console under uvicorn until SIGTERM/SIGINT (graceful: the reader stops, the producer flushes)."""
     import uvicorn
 
     from services.common import logs
 
     settings = ConsoleSettings()
+    settings.host = host or settings.host
+    settings.port = port or settings.port
     logs.configure("console", settings.observability.log_level, settings.observability.log_format)
     app = create_app(settings)
     _log.info("console starting", host=settings.host, port=settings.port)

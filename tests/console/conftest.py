@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from infra.local.process import free_port, wait_until
 from services.common import kafka, topics
@@ -37,6 +38,7 @@ class Console:
     settings: ConsoleSettings
     state: ConsoleState
     registry: ModelRegistry
+    app: FastAPI
     tokens: dict[str, str] = field(default_factory=dict)
     passwords: dict[str, str] = field(default_factory=dict)
 
@@ -110,7 +112,7 @@ def module_redis(redis_server) -> Iterator[RedisSettings]:
         client.close()
 
 
-def run_console(settings: ConsoleSettings) -> Iterator[tuple[str, ConsoleState]]:
+def run_console(settings: ConsoleSettings) -> Iterator[tuple[str, ConsoleState, FastAPI]]:
     state = build_state(settings)
     app = create_app(settings, state)
     port = free_port()
@@ -122,7 +124,7 @@ def run_console(settings: ConsoleSettings) -> Iterator[tuple[str, ConsoleState]]
         wait_until(lambda: server.started, 60, "the console to listen")
         if state.reader is not None:
             wait_until(state.reader.ready.is_set, 90, "the console's event reader to join its group")
-        yield f"http://127.0.0.1:{port}", state
+        yield f"http://127.0.0.1:{port}", state, app
     finally:
         server.should_exit = True
         thread.join(30)
@@ -133,9 +135,9 @@ def console(module_kafka, module_redis) -> Iterator[Console]:
     settings = ConsoleSettings(kafka=module_kafka, redis=module_redis, admin_password=ADMIN_PASSWORD,
                                group_id=f"console-{uuid.uuid4().hex[:8]}", poll_timeout_s=0.2, live_min_interval_s=0.0,
                                login_max_failures=5)
-    for url, state in run_console(settings):
+    for url, state, app in run_console(settings):
         registry = ModelRegistry(state.redis, module_redis.key_prefix)
-        c = Console(url=url, settings=settings, state=state, registry=registry)
+        c = Console(url=url, settings=settings, state=state, registry=registry, app=app)
         c.passwords["admin"] = ADMIN_PASSWORD
         for role in ROLES:
             user = f"{role}-user" if role != Role.ADMIN else "admin"

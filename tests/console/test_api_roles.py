@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from services.console.app import api_operations
 from services.console.roles import Role
 
 from tests.console.conftest import Console
@@ -128,8 +129,15 @@ def test_unknown_model_is_404(console: Console) -> None:
         assert http.post("/api/v1/models/nope/versions/1/approve").status_code == 404
 
 
-def test_openapi_published(console: Console) -> None:
+def test_openapi_published_and_every_route_guarded(console: Console) -> None:
     with console.client() as http:
         spec = http.get("/openapi.json").json()
-        assert http.get("/docs").status_code == 200
+        docs = http.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # works offline
     assert "/api/v1/models/{name}/versions/{version}/approve" in spec["paths"]
+    documented = {(op["method"], op["path"]): op["role"] for op in api_operations(console.app)}
+    assert "none" not in documented.values()  # no API route without an auth dependency
+    assert documented[("POST", "/api/v1/models/{name}/versions/{version}/approve")] == "operator"
+    tested = {(e.method, e.path.replace("{model}", "{name}").replace("/versions/2", "/versions/{version}")
+               .replace("/versions/3/", "/versions/{version}/")) for e in ENDPOINTS} | {("GET", "/api/v1/events")}
+    assert set(documented) == tested  # the role matrix above covers every endpoint

@@ -1,5 +1,5 @@
-"""``python -m services.console`` as a real process: bootstraps the admin, serves, stops on
-SIGTERM, and its logs (at DEBUG) never contain a password or a token."""
+"""``modelci console serve`` as a real process: bootstraps the admin, serves, stops on SIGTERM,
+and its logs (at DEBUG) never contain a password or a token."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def test_console_process_logs_no_secrets(kafka_settings, redis_settings, tmp_pat
            "MODELCI_CONSOLE_PORT": str(port), "MODELCI_CONSOLE_GROUP_ID": f"c-{uuid.uuid4().hex[:8]}",
            "MODELCI_LOG_LEVEL": "DEBUG"}
     log = tmp_path / "console.log"
-    proc = spawn([sys.executable, "-m", "services.console"], log_file=log, pid_file=tmp_path / "console.pid", env=env, cwd=REPO)
+    modelci = Path(sys.executable).parent / "modelci"
+    argv = [str(modelci), "console", "serve"] if modelci.exists() else [sys.executable, "-m", "services.console"]
+    proc = spawn(argv, log_file=log, pid_file=tmp_path / "console.pid", env=env, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(f"{url}/healthz", timeout=2).json()["reader"] is True, 120, "the console process",
