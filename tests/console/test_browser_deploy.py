@@ -102,3 +102,24 @@ def test_approve_held_candidate_then_roll_back(console: Console, page, deployed_
     expect(page.locator("table.events")).to_contain_text("rolled_back")
     wait_until(lambda: console.registry.get_model(name).serving_version == 1, 30, "the registry to say v1 serves")
     page.screenshot(path=str(REPORTS / "console-model.png"), full_page=True)
+
+
+def test_strategy_and_policy_forms_are_executed_by_the_deployer(console: Console, page, deployed_model, commands: TopicReader) -> None:
+    name, _ = deployed_model
+    log_in(page, console, "operator-user", console.passwords["operator"], f"/models/{name}")
+    page.fill("#form-strategy input[name=strategy]", "ewc")
+    page.fill("#form-strategy textarea[name=hyperparameters]", '{"ewc_lambda": 0.4}')
+    page.click("#form-strategy button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("strategy sent")
+    command = commands.wait_for(Command, lambda c: c.model == name and c.action == "set_strategy")
+    assert command.params == {"strategy": "ewc", "hyperparameters": '{"ewc_lambda": 0.4}'} and command.actor == "operator-user"
+    wait_until(lambda: console.registry.get_model(name).strategy == "ewc", 60, "the deployer to change the strategy")
+    assert console.registry.get_model(name).hyperparameters == {"ewc_lambda": 0.4}
+
+    page.select_option("#form-policy select[name=promotion]", "auto")
+    page.click("#form-policy button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("policy sent")
+    wait_until(lambda: console.registry.get_model(name).policy["promotion"] == "auto", 60, "the deployer to change the policy")
+    page.reload()
+    expect(page.locator(".summary .policy")).to_contain_text("auto")
+    expect(page.locator(".summary")).to_contain_text("ewc")
