@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import math
 import multiprocessing
-import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -133,12 +132,14 @@ def run_strategy(
     strategy = cls(model, {"seed": seed, **(hyperparameters or {})}, device=device)
     matrix: list[list[float]] = []
     seconds: list[float] = []
+    cpu_seconds: list[float] = []
     peaks: list[float] = []
     for exp in stream.experiences:
         with PeakRSS(baseline) as peak:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             strategy.train(exp.x_train, exp.y_train)
             seconds.append(time.perf_counter() - started)
+            cpu_seconds.append(time.process_time() - cpu_started)
         peaks.append(peak.mb)
         matrix.append(
             [accuracy(strategy.model, *stream.test_set(k), strategy.device) for k in range(len(stream.concepts))]
@@ -159,6 +160,7 @@ def run_strategy(
         "average_incremental_accuracy": average_incremental_accuracy(matrix, order),
         "accuracy_matrix": matrix,
         "update_seconds_each": seconds,
+        "update_cpu_seconds": sum(cpu_seconds) / len(cpu_seconds),
         "state_mb": len(state.getvalue()) / 2**20,
         "hyperparameters": strategy.hyperparameters.model_dump(mode="json"),
     }
@@ -217,13 +219,5 @@ def _run_isolated(config: BenchConfig, names: list[str]) -> list[dict[str, Any]]
     # of it (max_tasks_per_child=1), so memory figures do not carry over between strategies.
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
-    env_threads = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(config.threads)
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=1) as pool:
-            return [pool.submit(_isolated, config, name).result() for name in names]
-    finally:
-        if env_threads is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = env_threads
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=1) as pool:
+        return [pool.submit(_isolated, config, name).result() for name in names]

@@ -66,10 +66,10 @@ def strategies(
         typer.echo(json.dumps(report))
         return
     typer.echo(f"stream {report['stream']} ({' -> '.join(report['order'])}), seed {seed}")
-    typer.echo(f"{'strategy':10} {'avg acc':>8} {'forget':>7} {'1st fgt':>7} {'bwt':>7} {'update s':>9} {'peak MB':>8}")
+    typer.echo(f"{'strategy':10} {'avg acc':>8} {'forget':>7} {'1st fgt':>7} {'bwt':>7} {'update s':>9} {'cpu s':>6} {'peak MB':>8}")
     for r in report["strategies"]:
         typer.echo(
             f"{r['name']:10} {r['average_accuracy']:8.3f} {r['forgetting']:7.3f} {r['first_concept_forgetting']:7.3f} "
-            f"{r['bwt']:7.3f} {r['update_seconds']:9.2f} {r['peak_memory_mb']:8.1f}"
+            f"{r['bwt']:7.3f} {r['update_seconds']:9.2f} {r['update_cpu_seconds']:6.2f} {r['peak_memory_mb']:8.1f}"
         )
     typer.echo(f"default {report['default']}, oracle {report['oracle']}; plot in {path}")
