@@ -64,8 +64,10 @@ def drive(lp: Loop) -> None:
     wait_for(lambda: _count(lp, f"modelci_inference_predictions_total{{{m}}}") >= 150, 90, "predictions of version 1", lp, "inference")
     wait_for(lambda: _count(lp, "modelci_inference_dead_letters_total") >= 3, 60, "garbage dead-lettered", lp, "inference")
     lp.requests(xd[:300], yd[:300])  # the drift: v1 answers ~10% of the turned digits right
-    if runnable("drift"):  # the drift service detects it (and decides whether to request an update)
+    if runnable("drift"):  # the drift service detects it, then decides on an update after min_samples more samples
         wait_for(lambda: _count(lp, f"modelci_drift_detections_total{{{m}}}") >= 1, 120, "drift detected", lp, "drift")
+        lp.requests(xd[850:1100], yd[850:1100])  # the evidence, while version 1 still serves (a new version resets detectors)
+        wait_for(lambda: _count(lp, f"modelci_drift_update_requests_total{{{m}}}") >= 1, 120, "an update decision", lp, "drift")
     # An update over known samples too, so the deployment this suite observes does not hang on
     # the drift service's choice of evidence (its own request may come earlier, on fewer samples).
     lp.update(xd[300:600], yd[300:600])
@@ -87,5 +89,3 @@ def drive(lp: Loop) -> None:
         wait_for(lambda: _count(lp, "modelci_console_events_total") >= 1, 60, "console read CL events", lp, "console")
     lp.requests(x[750:850], y[750:850])
     wait_for(lambda: _count(lp, f"modelci_inference_predictions_total{{{m}}}") >= 700, 90, "predictions after the rollback", lp, "inference")
-    if runnable("drift"):  # by now hundreds of drifted samples followed the firing: it must have decided
-        wait_for(lambda: _count(lp, f"modelci_drift_update_requests_total{{{m}}}") >= 1, 120, "an update decision", lp, "drift")
