@@ -64,7 +64,8 @@ def register(
         record = register_model(
             _registry(settings),
             FileArtifactStore(settings.artifact_root),
-            TritonOps(settings.triton.http_url, settings.triton_retries, settings.triton_backoff_s, settings.load_timeout_s),
+            TritonOps(settings.triton.http_url, settings.triton_retries, settings.triton_backoff_s, settings.load_timeout_s,
+                      grpc_url=settings.triton.grpc_url),
             Path(settings.triton.model_repository),
             name,
             artifact.read_bytes(),

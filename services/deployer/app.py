@@ -37,7 +37,8 @@ _log = structlog.get_logger("deployer")
 def build_deployer(settings: DeployerSettings, emit, metrics: DeployerMetrics | None = None) -> Deployer:
     client = settings.redis.client()
     prefix = settings.redis.key_prefix
-    triton = TritonOps(settings.triton.http_url, settings.triton_retries, settings.triton_backoff_s, settings.load_timeout_s)
+    triton = TritonOps(settings.triton.http_url, settings.triton_retries, settings.triton_backoff_s, settings.load_timeout_s,
+                       grpc_url=settings.triton.grpc_url)
     return Deployer(
         registry=ModelRegistry(client, prefix),
         store=FileArtifactStore(settings.artifact_root),

@@ -73,7 +73,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
     try:
         settings = DeployerSettings(
             redis=RedisSettings(url=redis.address(), key_prefix="bench:"),
-            triton=TritonSettings(http_url=triton.address(), model_repository=str(triton.model_repository)),
+            triton=TritonSettings(http_url=triton.address(), grpc_url=f"127.0.0.1:{infra.triton_grpc_port}",
+                                  model_repository=str(triton.model_repository)),
             artifact_root=str(run_dir / "artifacts"),
         )
         events: list = []
@@ -129,6 +130,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             "switching_p99_ms": round(_p99(client.latencies, steady_end, switches_end), 3),
         }
         report["p99_ratio"] = round(report["switching_p99_ms"] / report["steady_p99_ms"], 3)
+        # The slowest single request while switching: a closed-loop p99 can hide one long stall.
+        report["switching_max_ms"] = round(max(s for t, s in client.latencies if steady_end <= t <= switches_end) * 1000, 1)
         report["failures_sample"] = client.failed[:3]
         _write(report, client.latencies, marks, steady_start, Path(out_dir))
         return report

@@ -92,7 +92,8 @@ class Env:
 @pytest.fixture
 def env(settings: DeployerSettings, model_name: str) -> Env:
     e = Env(settings, model_name, ModelRegistry(settings.redis.client(), settings.redis.key_prefix),
-            FileArtifactStore(settings.artifact_root), TritonOps(settings.triton.http_url, retries=3, backoff_s=0.2))
+            FileArtifactStore(settings.artifact_root), TritonOps(settings.triton.http_url, retries=3, backoff_s=0.2,
+                                                                     grpc_url=settings.triton.grpc_url))
     e.deployer = build_deployer(settings, e.events.append)
     return e
 

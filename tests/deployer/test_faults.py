@@ -15,7 +15,8 @@ def test_publication_while_triton_is_unreachable(env, trained):
     env.register(trained["v1"], policy={"check_latency": False})
     assert env.registry.next_version(env.name) == 2  # registration took version 1 only
     real = env.deployer.triton
-    env.deployer.triton = TritonOps(f"127.0.0.1:{free_port()}", retries=3, backoff_s=0.05)
+    env.deployer.triton = TritonOps(f"127.0.0.1:{free_port()}", retries=3, backoff_s=0.05,
+                                    grpc_url=f"127.0.0.1:{free_port()}")
     cand = candidate(env, trained["good"])
     with pytest.raises(TritonUnavailable):
         env.deployer.handle_candidate(cand)
