@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test install system-deps tools lint clean
 
 demo: install tools
-	$(BIN)/modelci demo
+	$(BIN)/modelci demo --start
 
 test: install tools
 	$(BIN)/python -m pytest

@@ -65,7 +65,8 @@ class Endpoints:
             "MODELCI_TRITON_GRPC_URL": self.triton_grpc,
             "MODELCI_TRITON_METRICS_URL": self.triton_metrics,
             "MODELCI_TRITON_MODEL_REPOSITORY": self.model_repository,
-            "MODELCI_ARTIFACTS_ROOT": self.artifacts,
+            "MODELCI_TRAINER_ARTIFACT_ROOT": self.artifacts,
+            "MODELCI_DEPLOYER_ARTIFACT_ROOT": self.artifacts,
         }
 
 
@@ -86,7 +87,23 @@ class EmbeddedStack:
 
     def _service(self, name: str, endpoints: Endpoints) -> ServiceProcess:
         port = self.settings.service_port_base + SERVICES.index(name)
-        return ServiceProcess(self.settings, name, port, endpoints.service_env())
+        env = endpoints.service_env()
+        if name == "console":
+            # The console serves its pages, API and /metrics on one port.
+            env["MODELCI_CONSOLE_PORT"] = str(port)
+            env["MODELCI_CONSOLE_ADMIN_PASSWORD"] = self.console_admin_password()
+        return ServiceProcess(self.settings, name, port, env)
+
+    def console_admin_password(self) -> str:
+        """The console's first admin password: made once per run folder, readable by its owner only."""
+        path = self.settings.run_dir.resolve() / "console-admin-password"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(18))
+        return path.read_text().strip()
 
     def resolve(self) -> Endpoints:
         """Decides, from the environment, which servers to start and where the others are."""

@@ -1,34 +1,59 @@
-"""``modelci demo``: the main job on the embedded default."""
+"""``modelci demo``: the whole continual-learning loop on the embedded default, narrated."""
 
 from __future__ import annotations
 
-import time
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from infra.local.stack import Stack
-from services.common.errors import InfraError
+from infra.local.embedded import EmbeddedStack
+from services.common.errors import ModelCIError
+from services.demo.config import DemoConfig
 
-console = Console()
+console = Console(stderr=True)
 
 
 def demo(
-    keep: bool = typer.Option(False, "--keep", help="Leave the infrastructure running afterwards."),
+    start: Annotated[bool, typer.Option("--start", help="Start the embedded default first (and stop it after, unless --keep).")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="With --start: leave the stack running afterwards.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    report: Annotated[Path, typer.Option(help="Folder for report.json, accuracy.png and latency.png.")] = Path("reports/demo"),
+    rate: Annotated[float, typer.Option(help="Requests per second.")] = DemoConfig.rate,
+    warmup: Annotated[float, typer.Option(help="Seconds on the first concept before the drift.")] = DemoConfig.warmup_s,
+    stream: Annotated[str, typer.Option(help="Drift stream from the model factory.")] = DemoConfig.stream,
+    seed: Annotated[int, typer.Option(help="Seed of the stream, the model and the traffic.")] = DemoConfig.seed,
 ) -> None:
-    """Start the local infrastructure, show it healthy, and stop it again (unless --keep)."""
-    stack = Stack()
-    started = time.monotonic()
+    """Train a model on one concept, serve it, drift, and watch ModelCI-e detect, retrain, validate and redeploy.
+
+    Runs against a running `modelci up`; `--start` starts one (the README's `make demo` does).
+    """
+    from services.demo.scenario import Narrator, run_demo
+
+    stack = EmbeddedStack()
+    started = False
+    up_seconds = None
     try:
-        statuses = stack.up()
-    except InfraError as exc:
+        if stack.recorded() is None:
+            if not start:
+                console.print("[red]error:[/red] no ModelCI-e stack is running: run `modelci up` in another shell, or `modelci demo --start`")
+                raise typer.Exit(1)
+            console.print("starting the embedded default (broker, Redis, Triton, Prometheus, services)…")
+            _, up_seconds = stack.up()
+            started = True
+            console.print(f"healthy in {up_seconds:.1f} s")
+        config = DemoConfig(rate=rate, warmup_s=warmup, stream=stream, seed=seed)
+        summary = run_demo(config, stack, Narrator(console.print), report, up_seconds)
+    except ModelCIError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    elapsed = time.monotonic() - started
-    for s in statuses:
-        mark = "[green]healthy[/green]" if s.healthy else "[red]down[/red]"
-        console.print(f"{s.name:<11} {s.address:<28} {s.version or '-':<10} {mark}")
-    console.print(f"infrastructure up in {elapsed:.1f} s")
-    if not keep:
-        stack.down()
-        console.print("infrastructure stopped")
+    finally:
+        if started and not keep:
+            stack.down()
+            console.print("stack stopped")
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        console.print_json(json.dumps(summary))
