@@ -108,8 +108,8 @@ def test_updates_failing_alert_fires(loop: Loop) -> None:
 
 
 def test_dead_letters_and_service_down_alerts_fire(loop: Loop) -> None:
-    """The real expressions with a short ``for`` (a test override), provoked for real: garbage was
-    dead-lettered by the workload, and a service is stopped here."""
+    """The real expressions with a short ``for`` (a test override), provoked for real: garbage is
+    published to the request topic, then a service is stopped."""
     alerts = {r["alert"]: r for r in rules() if "alert" in r}
     override = {"groups": [{"name": "observability-test", "rules": [
         {**alerts["ModelCIServiceDown"], "alert": "TestServiceDown", "for": "0s"},
@@ -117,6 +117,10 @@ def test_dead_letters_and_service_down_alerts_fire(loop: Loop) -> None:
     ]}]}
     (loop.prometheus.rules_dir / "zz-test-override.yml").write_text(yaml.safe_dump(override))
     loop.prom.reload()
+    before = sum(float(r["value"][1]) for r in loop.prom.instant("modelci_inference_dead_letters_total"))
+    loop.garbage(2)  # fresh dead letters, whatever the time the loop took
+    wait_for(lambda: sum(float(r["value"][1]) for r in loop.prom.instant("modelci_inference_dead_letters_total")) >= before + 2,
+             60, "fresh garbage dead-lettered", loop, "inference")
     wait_for(lambda: _firing(loop, "TestDeadLettersGrowing", service="inference"), 60, "dead-letter alert firing", loop)
     victim = "trainer" if "trainer" in loop.procs else next(iter(loop.procs))
     assert not _firing(loop, "TestServiceDown", service=victim)
