@@ -13,7 +13,6 @@ folders of versions nobody will serve are removed.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import structlog

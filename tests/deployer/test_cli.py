@@ -24,6 +24,7 @@ def _env(settings) -> dict[str, str]:
         "MODELCI_REDIS_URL": settings.redis.url.get_secret_value(),
         "MODELCI_REDIS_KEY_PREFIX": settings.redis.key_prefix,
         "MODELCI_TRITON_HTTP_URL": settings.triton.http_url,
+        "MODELCI_TRITON_GRPC_URL": settings.triton.grpc_url,
         "MODELCI_TRITON_MODEL_REPOSITORY": settings.triton.model_repository,
         "MODELCI_DEPLOYER_ARTIFACT_ROOT": settings.artifact_root,
         "MODELCI_DEPLOYER_GROUP_ID": settings.group_id,
