@@ -138,13 +138,20 @@ class Trainer:
             outcome="failed",
             reason=reason,
             base_version=req.base_version,
-            strategy=req.strategy or "",
+            strategy=req.strategy or self._configured_strategy(req.model),
             code_version=self.code,
             sample_ranges=list(req.sample_ranges),
             hyperparameters=dict(req.hyperparameters),
             samples_topic=req.samples_topic,
             device=str(self.device),
         )
+
+    def _configured_strategy(self, model: str) -> str:
+        try:
+            record = self.registry.get_model(model)
+        except Exception:  # Redis trouble must not hide the original failure
+            return ""
+        return record.strategy if record is not None else ""
 
     def _strategy(self, record: ModelRecord, req: UpdateRequest):
         from strategies.registry import get_strategy

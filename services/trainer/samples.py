@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.errors import SerdeError, TransientError
 from services.common.events import LabeledSampleBatch, OffsetRange
@@ -61,9 +61,10 @@ def _validate(ranges: list[OffsetRange]) -> None:
 class SampleReader:
     """Reads ranges of a samples topic with a plain assigned consumer (no group, no commits)."""
 
-    def __init__(self, kafka: KafkaSettings, timeout_s: float = 60.0) -> None:
+    def __init__(self, kafka: KafkaSettings, timeout_s: float = 60.0, eof_grace_s: float = 5.0) -> None:
         self.kafka = kafka
         self.timeout_s = timeout_s
+        self.eof_grace_s = eof_grace_s
 
     def _consumer(self) -> Consumer:
         return Consumer(
@@ -100,11 +101,16 @@ class SampleReader:
         for r in ranges:
             if r.partition not in tmeta.partitions:
                 raise errors.UpdateFailed(errors.OFFSETS_OUT_OF_RANGE, f"{topic} has no partition {r.partition}")
-            lo, hi = cons.get_watermark_offsets(TopicPartition(topic, r.partition), timeout=10)
-            if r.start < lo or r.end > hi:
+            # Only the low watermark is trusted: Tansu (the embedded broker) reports a wrong high
+            # watermark, so a range that ends past the data is caught while reading instead.
+            try:
+                lo, _hi = cons.get_watermark_offsets(TopicPartition(topic, r.partition), timeout=10)
+            except KafkaException as exc:  # leader moving or not known yet: try the request again later
+                raise TransientError(f"offsets of {topic}[{r.partition}] unavailable: {exc}") from exc
+            if r.start < lo:
                 raise errors.UpdateFailed(
                     errors.OFFSETS_OUT_OF_RANGE,
-                    f"{topic}[{r.partition}] [{r.start}, {r.end}) is outside the retained offsets [{lo}, {hi})",
+                    f"{topic}[{r.partition}] [{r.start}, {r.end}) starts before the retained offsets (from {lo})",
                 )
             by_partition.setdefault(r.partition, []).append(r)
         width = int(np.prod(shape))
@@ -143,11 +149,19 @@ class SampleReader:
             for r in sorted(parts, key=lambda r: r.start):
                 cons.assign([TopicPartition(topic, partition, r.start)])
                 next_offset = r.start
+                eof_since: float | None = None
                 while next_offset < r.end:
                     if time.monotonic() > deadline:
                         raise TransientError(f"reading {topic}[{partition}] stalled at offset {next_offset}")
                     msg = cons.poll(0.5)
                     if msg is None:
+                        # librdkafka reports the end of a partition once; data may still be in
+                        # flight, so the range is declared beyond the end only after a grace period.
+                        if eof_since is not None and time.monotonic() - eof_since > self.eof_grace_s:
+                            raise errors.UpdateFailed(
+                                errors.OFFSETS_OUT_OF_RANGE,
+                                f"{topic}[{partition}] ends at {next_offset}, before the requested end {r.end}",
+                            )
                         continue
                     if msg.error():
                         code = msg.error().code()
@@ -155,7 +169,14 @@ class SampleReader:
                             # Compaction or transaction markers can leave holes: the end is reached.
                             if msg.offset() >= r.end or msg.offset() == OFFSET_INVALID:
                                 break
+                            eof_since = eof_since or time.monotonic()
+                            if time.monotonic() - eof_since > self.eof_grace_s:
+                                raise errors.UpdateFailed(
+                                    errors.OFFSETS_OUT_OF_RANGE,
+                                    f"{topic}[{partition}] ends at {msg.offset()}, before the requested end {r.end}",
+                                )
                             continue
+                        eof_since = None
                         if code == KafkaError.OFFSET_OUT_OF_RANGE or code == KafkaError._AUTO_OFFSET_RESET:
                             raise errors.UpdateFailed(errors.OFFSETS_OUT_OF_RANGE, f"{topic}[{partition}]@{next_offset}: {msg.error()}")
                         raise TransientError(f"reading {topic}[{partition}]: {msg.error()}")

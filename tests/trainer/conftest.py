@@ -71,13 +71,16 @@ class TrainerEnv:
             VersionRecord(model=name, version=1, status=VersionStatus.SERVING, artifact_uri=uri, artifact_sha256=sha)
         )
 
-    def publish_samples(self, x, y, prefix: str, model: str = MODEL, per_record: int = 50, features=None) -> OffsetRange:
-        """Publishes samples to partition 0 of cl.samples; returns their offset range."""
-        offsets: list[int] = []
+    def publish_samples(
+        self, x, y, prefix: str, model: str = MODEL, per_record: int = 50, features=None, topic: str = topics.SAMPLES
+    ) -> OffsetRange:
+        """Publishes samples to partition 0 of ``topic``; returns their offset range."""
+        # The range comes from the high watermark before and after (this test alone writes the
+        # topic): delivery reports of an idempotent producer can lack the offset after a retry.
+        first = self.count(topic)
 
         def delivered(err, msg) -> None:
             assert err is None, err
-            offsets.append(msg.offset())
 
         items = [
             LabeledSample(
@@ -96,9 +99,9 @@ class TrainerEnv:
         ]
         for start in range(0, len(items), per_record):
             batch = LabeledSampleBatch(model=model, items=items[start : start + per_record])
-            self.producer.produce(self.kafka.topic(topics.SAMPLES), encode_event(batch), key=model.encode(), partition=0, on_delivery=delivered)
+            self.producer.produce(self.kafka.topic(topic), encode_event(batch), key=model.encode(), partition=0, on_delivery=delivered)
         flush(self.producer)
-        return OffsetRange(partition=0, start=min(offsets), end=max(offsets) + 1)
+        return OffsetRange(partition=0, start=first, end=self.count(topic))
 
     def request(self, ranges: list[OffsetRange], model: str = MODEL, **kw) -> UpdateRequest:
         req = UpdateRequest(model=model, base_version=kw.pop("base_version", 1), reason="manual", sample_ranges=ranges, **kw)
@@ -123,7 +126,7 @@ class TrainerEnv:
                 thread.join(timeout=60)
                 assert not thread.is_alive(), "trainer did not stop"
 
-    def candidates(self, count: int, timeout_s: float = 120.0, topic: str = topics.CANDIDATES) -> list[Candidate]:
+    def candidates(self, count: int, timeout_s: float = 240.0, topic: str = topics.CANDIDATES) -> list[Candidate]:
         """Reads cl.candidates from the beginning until ``count`` candidates are there."""
         cons = Consumer(self.kafka.confluent_config(**{"group.id": f"c-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False}))
         cons.assign([TopicPartition(self.kafka.topic(topic), 0, 0)])
@@ -144,8 +147,11 @@ class TrainerEnv:
     def count(self, topic: str) -> int:
         """Records in partition 0 of ``topic`` (its high watermark: the topics start empty)."""
         cons = Consumer(self.kafka.confluent_config(**{"group.id": f"w-{uuid.uuid4().hex[:6]}"}))
-        try:
-            return cons.get_watermark_offsets(TopicPartition(self.kafka.topic(topic), 0), timeout=10)[1]
+        high: list[int] = []
+        try:  # a topic created a moment ago may not have a known leader yet
+            tp = TopicPartition(self.kafka.topic(topic), 0)
+            wait_until(lambda: high.append(cons.get_watermark_offsets(tp, timeout=10)[1]) is None, 60, f"offsets of {topic}")
+            return high[-1]
         finally:
             cons.close()
 

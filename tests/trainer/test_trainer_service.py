@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 import torch
 import tritonclient.http as httpclient
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from infra.local.process import wait_until
 from services.common import topics
 from services.common.events import DeadLetter, OffsetRange, UpdateRequest
+from services.common.kafka import ensure_topics
 from services.common.serde import decode_event, encode_event
 from services.common.triton_repo import ModelSpec, write_configs, write_version
 from services.trainer.core import Trainer, choose_device
@@ -23,7 +26,7 @@ from services.trainer.samples import SampleReader
 from services.trainer.state import StrategyStateStore
 from tests.trainer.conftest import MODEL
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(480)
 
 
 def test_update_request_becomes_candidate_that_triton_serves(env, digits, triton_settings, triton_server):
@@ -158,8 +161,15 @@ def test_bad_requests_fail_with_their_reason_and_release_the_lock(env, digits):
     x, y = digits
     env.register()
     ok = env.publish_samples(x[:100], y[:100], "ok")
+    # A samples topic whose first record was deleted (as retention would): its offsets are gone.
+    ensure_topics(env.kafka, {"cl.samples.old": 1})
+    old = env.publish_samples(x[:100], y[:100], "old", topic="cl.samples.old")
+    gone = TopicPartition(env.kafka.topic("cl.samples.old"), 0, old.start + 1)
+    admin = AdminClient(env.kafka.confluent_config())  # kept referenced until the future resolves
+    admin.delete_records([gone])[gone].result(timeout=60)
     env.start()
     reqs = {
+        "deleted_offsets": env.request([old], samples_topic="cl.samples.old"),
         "unknown_model": env.request([ok], model="nope"),
         "no_samples": env.request([]),
         "empty_range": env.request([OffsetRange(0, ok.start, ok.start)]),
@@ -176,6 +186,7 @@ def test_bad_requests_fail_with_their_reason_and_release_the_lock(env, digits):
     cands = env.candidates(len(reqs) + 1)
     by_id = {c.update_id: c for c in cands}
     expected = {
+        "deleted_offsets": "offsets_out_of_range",
         "unknown_model": "unknown_model",
         "no_samples": "no_samples",
         "empty_range": "no_samples",
@@ -190,6 +201,7 @@ def test_bad_requests_fail_with_their_reason_and_release_the_lock(env, digits):
         cand = by_id[req.event_id]
         assert (cand.outcome, cand.reason) == ("failed", expected[case]), case
         assert cand.artifact_uri is None and cand.version is None
+        assert cand.strategy == (req.strategy or ("" if case == "unknown_model" else "replay"))
     assert by_id[good.event_id].outcome == "succeeded"
     [letter] = env.candidates(1, topic=topics.dlq(topics.UPDATES))
     assert decode_event(DeadLetter, letter.value()).reason == "bad_marker"
@@ -232,7 +244,7 @@ def test_trainer_process_serves_metrics_trains_and_stops_on_sigterm(env, digits,
     proc = subprocess.Popen([sys.executable, "-m", "services.trainer"], cwd=REPO, env=proc_env, stderr=open(tmp_path / "trainer.log", "w"))
     try:
         req = env.request([ok])
-        [cand] = env.candidates(1, timeout_s=180)
+        [cand] = env.candidates(1)
         assert (cand.update_id, cand.outcome) == (req.event_id, "succeeded")
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'modelci_trainer_updates_finished_total{model="digits"} 1.0' in metrics
