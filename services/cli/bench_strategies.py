@@ -29,13 +29,13 @@ def _overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
 
 @bench_app.command("strategies")
 def strategies(
-    stream: str = typer.Option("recurring", help="Drift stream (see strategies.streams)."),
+    stream: str = typer.Option("recurring", help="Drift stream: recurring, digits-rotations, digits-noise, digits-prior, sea, agrawal."),
     names: str = typer.Option("", "--strategies", help="Comma-separated strategies; default: all."),
     seed: int = typer.Option(0, help="Seed of the stream, the initial model and every update."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
-    plot: Path | None = typer.Option(None, help="PNG to write [default: reports/strategies_STREAM.png]."),
+    plot: Path | None = typer.Option(None, help="PNG to write (default: reports/strategies_STREAM.png)."),
     hidden: int = typer.Option(128, help="Hidden units of the MLP every strategy starts from."),
-    size: int | None = typer.Option(None, help="Training samples per update [default: the stream's]."),
+    size: int | None = typer.Option(None, help="Training samples per update (default: the stream's own)."),
     overrides: list[str] = typer.Option([], "--set", help="Hyperparameter override STRATEGY.FIELD=VALUE ('*' for all); repeatable."),
     isolate: bool = typer.Option(True, help="Run each strategy in its own process (own peak memory)."),
     threads: int = typer.Option(1, help="Torch threads per strategy."),
