@@ -43,6 +43,16 @@ TOPIC_PARTITIONS = {
 }
 
 
+# Settings the embedded default changes from the services' own defaults (a variable set in the
+# environment still wins). One machine serves a steady load while it trains: the trainer keeps
+# its low priority and one thread but no longer waits for serving to go quiet, and yields only
+# while Triton's queue grows; an update asks for 1000 labeled samples of the new concept.
+EMBEDDED_DEFAULTS: dict[str, dict[str, str]] = {
+    "trainer": {"MODELCI_TRAINER_CONTROL_MAX_REQUEST_RATE": "-1", "MODELCI_TRAINER_CONTROL_MAX_QUEUE_US": "2000"},
+    "drift": {"MODELCI_DRIFT_MIN_SAMPLES": "1000"},
+}
+
+
 @dataclass
 class Endpoints:
     """Where the services find their dependencies, and which of those this stack runs itself."""
@@ -87,7 +97,8 @@ class EmbeddedStack:
 
     def _service(self, name: str, endpoints: Endpoints) -> ServiceProcess:
         port = self.settings.service_port_base + SERVICES.index(name)
-        env = endpoints.service_env()
+        env = {**EMBEDDED_DEFAULTS.get(name, {}), **endpoints.service_env()}
+        env.update({k: v for k, v in os.environ.items() if k in env})
         if name == "console":
             # The console serves its pages, API and /metrics on one port.
             env["MODELCI_CONSOLE_PORT"] = str(port)

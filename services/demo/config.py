@@ -10,7 +10,7 @@ class DemoConfig:
     stream: str = "recurring"
     """Drift stream from the model factory; concept 0 trains version 1, concept 1 is the drift."""
     seed: int = 0
-    rate: float = 150.0
+    rate: float = 250.0
     """Requests per second."""
     feedback_delay_s: float = 0.5
     """How long after its request the true label arrives."""
