@@ -174,6 +174,7 @@ class AvalancheStrategy(CLStrategy):
             "strategy": self.name,
             "updates": self._updates,
             "hyperparameters": self.hyperparameters.model_dump(mode="json"),
+            "param_shapes": self._param_shapes(),
             "clock": {f: int(getattr(clock, f)) for f in _CLOCK_FIELDS},
             "optimizer": {
                 "kind": self.hyperparameters.optimizer,
@@ -189,6 +190,8 @@ class AvalancheStrategy(CLStrategy):
             raise IncompatibleState(
                 f"state of strategy {state.get('strategy')!r} cannot load into {self.name!r}"
             )
+        if state.get("param_shapes") != self._param_shapes():
+            raise IncompatibleState(f"{self.name!r} state was saved for a model of another shape")
         try:
             self._updates = int(state["updates"])
             for field in _CLOCK_FIELDS:
@@ -201,6 +204,9 @@ class AvalancheStrategy(CLStrategy):
             raise IncompatibleState(f"cannot restore {self.name!r} state: {exc!r}") from exc
 
     # -- helpers -------------------------------------------------------------------------
+    def _param_shapes(self) -> dict[str, list[int]]:
+        return {name: list(p.shape) for name, p in self.model.named_parameters()}
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         hp = self.hyperparameters
         params = self.model.parameters()
@@ -227,8 +233,9 @@ class AvalancheStrategy(CLStrategy):
         self._template.optimized_param_id = dict(self.model.named_parameters())
 
     def _adopt_template_model(self) -> None:
-        """Keep `self.model` the trained one when a template swaps models (GDumb retrains a
-        fresh copy): copy the weights back in place and hand the template our object again."""
+        """Keep `self.model` the trained one when a template swaps models (Avalanche's stock
+        GDumb plugin does, in a custom strategy): copy the weights back in place and hand the
+        template our object again."""
         if self._template.model is not self.model:
             self.model.load_state_dict(self._template.model.state_dict())
             self._template.model = self.model

@@ -182,6 +182,9 @@ def test_refuses_another_strategys_state_and_bad_samples(name, tiny_stream):
     other = "naive" if name != "naive" else "replay"
     with pytest.raises(IncompatibleState):
         strategy.load_state_dict(_build(other, tiny_stream).state_dict())
+    wider = get_strategy(name)(make_mlp(64, 10, hidden=48), FAST)
+    with pytest.raises(IncompatibleState):
+        strategy.load_state_dict(wider.state_dict())
     with pytest.raises(InvalidTrainingData):
         strategy.train(torch.zeros(0, 64), torch.zeros(0, dtype=torch.int64))
     with pytest.raises(InvalidTrainingData):
