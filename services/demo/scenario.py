@@ -77,7 +77,7 @@ class RssSampler(threading.Thread):
 # The demo model's own policy: replay with few epochs (a small MLP learns a concept in seconds),
 # and a latency gate with room for a busy 2-core machine serving the demo's load meanwhile.
 DEMO_STRATEGY = "replay"
-DEMO_HYPERPARAMETERS = {"epochs": 10, "mem_size": 1000}
+DEMO_HYPERPARAMETERS = {"epochs": 10, "batch_size": 64, "lr": 3e-3, "mem_size": 1000}
 DEMO_POLICY = {"latency_slack_ms": 25.0}
 
 

@@ -74,7 +74,11 @@ class TrainerApp:
             self.metrics,
             s.poll_timeout_s,
         )
-        _log.info("trainer_ready", device=str(self.device), code_version=self.trainer.code)
+        # Import Avalanche and the strategies now, not inside the first update: it takes seconds,
+        # and drift onset to a serving update is the figure the trainer exists for.
+        from strategies.registry import available
+
+        _log.info("trainer_ready", device=str(self.device), code_version=self.trainer.code, strategies=available())
         return self
 
     def run(self) -> None:

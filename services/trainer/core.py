@@ -194,7 +194,9 @@ class Trainer:
                 strategy = cls(make_mlp(int(np.prod(shape)), record.num_classes, hidden_width(raw) or self.settings.hidden), hp, device=str(self.device))
                 fit(strategy.model, raw)
 
+        read_started = time.monotonic()
         samples = self.reader.read(req.samples_topic, list(req.sample_ranges), req.model, shape, record.num_classes)
+        read_seconds = time.monotonic() - read_started
         for why, n in samples.skipped.items():
             self.metrics.samples_skipped.labels(req.model, why).inc(n)
         train, hold = samples.split(self.settings.holdout_fraction)
@@ -220,6 +222,7 @@ class Trainer:
         fit_seconds = time.monotonic() - train_started
         finished_ms = now_ms()
 
+        export_started = time.monotonic()
         cand_hold = accuracy(strategy.model, hold.x, hold.y, self.device)
         cand_mem = accuracy(strategy.model, mem_x, mem_y, self.device)
         trained = copy.deepcopy(strategy.model).to("cpu").eval()
@@ -227,7 +230,10 @@ class Trainer:
         uri, sha = self.store.put(artifact, suffix=".pt")
         weights_uri, weights_sha = self.store.put(dump_state(trained.state_dict()), suffix=".weights.pt")
 
+        export_seconds = time.monotonic() - export_started
         metrics: dict[str, float] = {
+            "read_seconds": round(read_seconds, 3),
+            "export_seconds": round(export_seconds, 3),
             "samples_train": float(len(train)),
             "samples_holdout": float(len(hold)),
             "samples_skipped": float(sum(samples.skipped.values())),
