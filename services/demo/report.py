@@ -47,7 +47,8 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     s, t0 = report["series"], 0.0
-    colours = {"drift": "tab:red", "update": "tab:orange", "candidate": "tab:purple", "deployed": "tab:green", "rolled_back": "black", "rejected": "grey"}
+    colours = {"drift": "tab:red", "update": "tab:orange", "candidate": "tab:purple", "validated": "tab:cyan",
+               "deployed": "tab:green", "rolled_back": "black", "rejected": "grey"}
     paths = []
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(s["t"], s["accuracy"], color="tab:blue", label="live accuracy (1 s bins)")
@@ -65,7 +66,7 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     ax.set_xlabel("seconds since traffic started")
     ax.set_ylabel("accuracy")
     ax.set_title(f"ModelCI-e demo: {report['model']} on stream {report['stream']}")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="center right", fontsize=8)
     fig.tight_layout()
     paths.append(folder / "accuracy.png")
     fig.savefig(paths[-1], dpi=110)
