@@ -144,8 +144,6 @@ class ObservabilitySettings(BaseSettings):
     """Address the /metrics endpoint binds; 0.0.0.0 inside containers."""
 
 
-def kafka_settings() -> KafkaSettings:
-    return KafkaSettings()
 
 
 def settings_field(factory: type[BaseSettings]) -> Any:

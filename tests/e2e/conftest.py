@@ -8,39 +8,13 @@ from pathlib import Path
 import pytest
 
 from infra.local.embedded import EmbeddedStack
-from infra.local.process import free_port
 from infra.local.settings import InfraSettings
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def private_settings(run_dir: Path) -> InfraSettings:
-    base = free_port()
-    while any(not _free(base + i) for i in range(5)):
-        base = free_port()
-    return InfraSettings(
-        run_dir=run_dir,
-        tools_dir=REPO / ".modelci" / "tools",
-        tansu_port=free_port(),
-        redis_port=free_port(),
-        triton_http_port=free_port(),
-        triton_grpc_port=free_port(),
-        triton_metrics_port=free_port(),
-        prometheus_port=free_port(),
-        prometheus_scrape_interval="1s",
-        service_port_base=base,
-    )
-
-
-def _free(port: int) -> bool:
-    from infra.local.process import port_in_use
-
-    return not port_in_use(port)
+from tests.fixtures.infra import private_infra_settings
 
 
 @pytest.fixture
 def stack_settings(tmp_path: Path) -> InfraSettings:
-    return private_settings(tmp_path / "run")
+    return private_infra_settings(tmp_path / "run")
 
 
 @pytest.fixture
