@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.common import topics
+from services.console.sample_offsets import SampleOffsets
 from services.common.events import Command, Event, UpdateRequest
 from services.common.registry import ModelRegistry, VersionStatus
 from services.console.audit import AuditLog
@@ -32,8 +33,10 @@ def _stringify(params: dict[str, Any]) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
 
 class Actions:
-    def __init__(self, registry: ModelRegistry, audit: AuditLog, publish: Publish, metrics=None) -> None:
+    def __init__(self, registry: ModelRegistry, audit: AuditLog, publish: Publish, metrics=None,
+                 offsets: SampleOffsets | None = None) -> None:
         self.registry = registry
+        self.offsets = offsets
         self.audit = audit
         self.publish = publish
         self.metrics = metrics
@@ -124,7 +127,11 @@ class Actions:
         if model.serving_version is None:
             self._refuse(actor, "update", name, None, {}, Conflict("the model has no serving version to update from"))
         params = {"strategy": strategy, "hyperparameters": hyperparameters or {}}
-        request = UpdateRequest(model=name, base_version=model.serving_version, reason="manual", sample_ranges=[],
+        ranges = self.offsets.ranges(name, model.serving_version) if self.offsets is not None else []
+        if not ranges:
+            self._refuse(actor, "update", name, model.serving_version, params,
+                         Conflict(f"no labeled samples of version {model.serving_version} have arrived yet"))
+        request = UpdateRequest(model=name, base_version=model.serving_version, reason="manual", sample_ranges=ranges,
                                 strategy=strategy, hyperparameters=_stringify(hyperparameters or {}), requested_by=actor)
         return self._send(topics.UPDATES, request, actor, "update", model=name, version=model.serving_version,  # type: ignore[return-value]
                           params=params)

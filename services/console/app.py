@@ -36,6 +36,7 @@ from services.console.consumer import READS, EventReader
 from services.console.errors import Conflict, Unauthenticated
 from services.console.live import LivePublisher
 from services.console.metrics import ConsoleMetrics
+from services.console.sample_offsets import SampleOffsets
 from services.console.roles import Role
 from services.console.security import Security, Signer
 from services.console.settings import ConsoleSettings
@@ -102,6 +103,7 @@ def build_state(settings: ConsoleSettings, metrics: ConsoleMetrics | None = None
     timeline = Timeline(client, prefix, settings.timeline_length, settings.seen_ttl_s)
     accuracy = AccuracyTracker(client, prefix, settings.accuracy_window, settings.series_length, settings.seen_ttl_s)
     audit = AuditLog(client, prefix, settings.audit_length)
+    offsets = SampleOffsets(client, prefix)
     auth = AuthStore(client, prefix)
     publisher = KafkaPublisher(settings)
     key = settings.session_secret.get_secret_value().encode() if settings.session_secret else secrets.token_bytes(32)
@@ -110,11 +112,12 @@ def build_state(settings: ConsoleSettings, metrics: ConsoleMetrics | None = None
     state = ConsoleState(
         settings=settings, redis=client, async_redis=settings.redis.async_client(), metrics=metrics, auth=auth,
         audit=audit, timeline=timeline, accuracy=accuracy, views=Views(registry, timeline, accuracy),
-        actions=Actions(registry, audit, publisher, metrics), security=Security(auth, Signer(key)),
+        actions=Actions(registry, audit, publisher, metrics, offsets), security=Security(auth, Signer(key)),
         templates=Jinja2Templates(directory=str(HERE / "templates")), publisher=publisher,
     )
     if settings.consume_events:
-        state.reader = EventReader(settings, timeline, accuracy, LivePublisher(client, prefix, settings.live_min_interval_s), metrics)
+        state.reader = EventReader(settings, timeline, accuracy, LivePublisher(client, prefix, settings.live_min_interval_s), metrics,
+                                   offsets)
     return state
 
 

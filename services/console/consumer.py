@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from services.common import kafka, topics
 from services.common.errors import ModelCIError, SerdeError
+from services.console.sample_offsets import SampleOffsets
 from services.common.events import Candidate, DeploymentEvent, DriftEvent, LabeledSampleBatch, UpdateRequest
 from services.common.serde import decode_event
 from services.console.accuracy import AccuracyTracker
@@ -37,12 +38,13 @@ READS = {
 
 class EventReader:
     def __init__(self, settings: ConsoleSettings, timeline: Timeline, accuracy: AccuracyTracker, live: LivePublisher,
-                 metrics: ConsoleMetrics) -> None:
+                 metrics: ConsoleMetrics, offsets: SampleOffsets | None = None) -> None:
         self.settings = settings
         self.timeline = timeline
         self.accuracy = accuracy
         self.live = live
         self.metrics = metrics
+        self.offsets = offsets
         self.stop_event = threading.Event()
         self.ready = threading.Event()
         """Set once the reader has its partitions, so callers (and tests) know events will be seen."""
@@ -52,6 +54,8 @@ class EventReader:
     def handle(self, logical: str, value: bytes | None, where: dict) -> str:
         event = decode_event(READS[logical], value, **where)
         if isinstance(event, LabeledSampleBatch):
+            if self.offsets is not None and where.get("partition") is not None:
+                self.offsets.add(event, where["partition"], where["offset"])
             points = self.accuracy.add(event)
             if points is None:
                 return "replay"

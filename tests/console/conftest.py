@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from infra.local.process import free_port, wait_until
 from services.common import kafka, topics
-from services.common.events import Event
+from services.common.events import Event, LabeledSample, LabeledSampleBatch
 from services.common.registry import ModelRecord, ModelRegistry, VersionRecord
 from services.common.serde import decode_event, encode_event
 from services.common.settings import KafkaSettings, RedisSettings
@@ -152,6 +152,25 @@ def model(console: Console) -> str:
     name = f"m{uuid.uuid4().hex[:8]}"
     seed_model(console.registry, name)
     return name
+
+
+def give_samples(console: Console, name: str) -> dict:
+    """Labeled samples of the model's serving version (2), once the console's reader has seen them."""
+    samples = LabeledSampleBatch(model=name, items=[
+        LabeledSample(sample_id=f"{name}-s{i}", model_version=2, features=[0.0] * 8, label=i % 3, predicted=i % 3,
+                      confidence=0.9, prediction_partition=0, prediction_offset=i, feedback_partition=0, feedback_offset=i)
+        for i in range(4)
+    ])
+    console.publish(topics.SAMPLES, samples, key=name)
+    offsets = console.state.actions.offsets
+    wait_until(lambda: bool(offsets.ranges(name, 2)), 60, "the console's reader to see the model's samples")
+    return {}
+
+
+@pytest.fixture
+def model_with_samples(console: Console, model: str) -> str:
+    give_samples(console, model)
+    return model
 
 
 @pytest.fixture

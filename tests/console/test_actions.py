@@ -36,14 +36,28 @@ def test_rollback_strategy_and_policy_commands(console: Console, model: str, com
     assert policy.action == "set_policy" and json.loads(policy.params["policy"]) == {"promotion": "auto"}
 
 
-def test_manual_update_request(console: Console, model: str, updates: TopicReader) -> None:
+def test_manual_update_request(console: Console, model_with_samples: str, updates: TopicReader) -> None:
+    model = model_with_samples
     with console.client("admin") as http:
         response = http.post(f"/api/v1/models/{model}/updates", json={"strategy": "lwf", "hyperparameters": {"alpha": 1}})
     assert response.status_code == 202
     request = updates.wait_for(UpdateRequest, lambda u: u.event_id == response.json()["event_id"])
     assert request.model == model and request.reason == "manual" and request.requested_by == "admin"
-    assert request.base_version == 2 and request.sample_ranges == []  # [] = everything since the base version
+    # The samples since the base version: where the console's reader saw version 2's samples.
+    assert request.base_version == 2
+    assert [r.to_record() for r in request.sample_ranges] == [r.to_record() for r in console.state.actions.offsets.ranges(model, 2)]
+    assert sum(r.end - r.start for r in request.sample_ranges) == 1
     assert request.strategy == "lwf" and request.hyperparameters == {"alpha": "1"}
+
+
+def test_manual_update_without_samples_is_refused(console: Console) -> None:
+    from tests.console.conftest import seed_model
+
+    name = "nosamples-" + console.url.rsplit(":", 1)[-1]
+    seed_model(console.registry, name)
+    with console.client("operator") as http:
+        response = http.post(f"/api/v1/models/{name}/updates", json={})
+    assert response.status_code == 409 and "no labeled samples of version 2" in response.text
 
 
 def test_nonsense_actions_are_refused_and_audited(console: Console, model: str) -> None:

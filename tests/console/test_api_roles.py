@@ -12,7 +12,7 @@ import pytest
 from services.console.app import api_operations
 from services.console.roles import Role
 
-from tests.console.conftest import Console
+from tests.console.conftest import Console, give_samples
 
 
 @dataclass
@@ -51,7 +51,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/models/{model}/updates", Role.VIEWER, 200),
     Endpoint("GET", "/api/v1/models/{model}/accuracy", Role.VIEWER, 200),
     Endpoint("GET", "/api/v1/audit", Role.VIEWER, 200),
-    Endpoint("POST", "/api/v1/models/{model}/updates", Role.OPERATOR, 202, body=lambda c: {}),
+    Endpoint("POST", "/api/v1/models/{model}/updates", Role.OPERATOR, 202, body=lambda c: {}, prepare=give_samples),
     Endpoint("POST", "/api/v1/models/{model}/versions/3/approve", Role.OPERATOR, 202),
     Endpoint("POST", "/api/v1/models/{model}/versions/3/reject", Role.OPERATOR, 202, body=lambda c: {"reason": "test"}),
     Endpoint("POST", "/api/v1/models/{model}/rollback", Role.OPERATOR, 202, body=lambda c: {"version": 1}),
