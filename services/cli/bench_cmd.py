@@ -11,3 +11,4 @@ app = typer.Typer(help="Run benchmarks and print their results as JSON.", no_arg
 from services.cli import bench_interference  # noqa: E402,F401
 from services.cli import bench_deploy  # noqa: E402,F401
 from services.cli import bench_strategies  # noqa: E402,F401
+from services.cli import bench_drift  # noqa: E402,F401

@@ -1,0 +1,292 @@
+"""The prediction/feedback join in Redis: one atomic Lua script per batch of Kafka records.
+
+Keys of one model share the prefix ``<key_prefix>drift:{<model>}:`` (the braces make them one
+Redis Cluster hash slot). Each request id has one key, ``r:<request_id>``, whose first byte
+says where the request stands:
+
+- ``P<packed prediction>``: a prediction waiting for its feedback (TTL ``join_ttl``);
+- ``F<label:partition:offset>``: feedback that arrived before its prediction ("parked",
+  TTL ``join_ttl``), with its deadline in the sorted set ``fdl`` so the sweeper can count the
+  ones never matched;
+- ``J<source>|<feedback>|<packed prediction>``: joined (TTL ``dedupe_ttl``); ``source`` names
+  the Kafka record whose handling made the join, so a redelivery of that record can rebuild
+  the same sample, and any other later copy of the request is a duplicate.
+
+``s:<source>`` records that the record ``<p|f>:<partition>:<offset>`` was handled (``d``) and
+that its samples were acknowledged by the broker (``o``), TTL ``dedupe_ttl``. ``stats`` holds
+durable counters: ``joined``, ``parked``, ``stored``, ``expired``, ``duplicate_feedback``,
+``duplicate_prediction``.
+
+A record handled a second time (redelivered after a crash, or after a rebalance, before its
+offset was committed) changes nothing: the script finds ``s:<source>`` and returns exactly the
+joins that record made the first time, so the caller can publish the same samples again
+(unless ``o`` says they already reached the broker) and feed its detectors if their saved
+state predates that record.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+_log = logging.getLogger("modelci.drift.join")
+
+JOIN_SCRIPT = r"""
+local mode = ARGV[1]
+local now = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local dttl = tonumber(ARGV[4])
+local P = ARGV[5]
+local i = 6
+local nmarks = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nmarks do
+  redis.call('SET', P .. 's:' .. ARGV[i], 'o', 'XX', 'KEEPTTL'); i = i + 1
+end
+local nrec = tonumber(ARGV[i]); i = i + 1
+local out = {}
+local joined, parked, dupf, dupp, stored = 0, 0, 0, 0, 0
+local sub, find = string.sub, string.find
+for _ = 1, nrec do
+  local src = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  i = i + 2
+  local skey = P .. 's:' .. src
+  local status = redis.call('GET', skey)
+  local res = {}
+  if status then
+    -- Redelivered: return the joins this record made, nothing else changes.
+    local lsrc = #src
+    for k = 1, n do
+      local v = redis.call('GET', P .. 'r:' .. ARGV[i])
+      i = i + 2
+      if v and sub(v, 1, 1) == 'J' and sub(v, 2, lsrc + 1) == src and sub(v, lsrc + 2, lsrc + 2) == '|' then
+        local b = find(v, '|', lsrc + 3, true)
+        res[#res + 1] = k
+        if mode == 'p' then res[#res + 1] = sub(v, lsrc + 3, b - 1) else res[#res + 1] = sub(v, b + 1) end
+      end
+    end
+  else
+    status = 'n'
+    for k = 1, n do
+      local rid = ARGV[i]
+      local val = ARGV[i + 1]
+      i = i + 2
+      local key = P .. 'r:' .. rid
+      -- First arrival of either side is one call: set only if absent, returning what was there.
+      local v
+      if mode == 'p' then
+        v = redis.call('SET', key, 'P' .. val, 'PX', ttl, 'NX', 'GET')
+      else
+        v = redis.call('SET', key, 'F' .. val, 'PX', ttl, 'NX', 'GET')
+      end
+      local tag = v and sub(v, 1, 1)
+      if mode == 'p' then
+        if not v then
+          stored = stored + 1
+        elseif tag == 'F' then
+          local fb = sub(v, 2)
+          redis.call('SET', key, 'J' .. src .. '|' .. fb .. '|' .. val, 'PX', dttl)
+          res[#res + 1] = k; res[#res + 1] = fb
+          joined = joined + 1
+        else
+          dupp = dupp + 1
+        end
+      else
+        if tag == 'P' then
+          local blob = sub(v, 2)
+          redis.call('SET', key, 'J' .. src .. '|' .. val .. '|' .. blob, 'PX', dttl)
+          res[#res + 1] = k; res[#res + 1] = blob
+          joined = joined + 1
+        elseif not v then
+          redis.call('ZADD', P .. 'fdl', now + ttl, rid)
+          parked = parked + 1
+        else
+          dupf = dupf + 1
+        end
+      end
+    end
+    redis.call('SET', skey, 'd', 'PX', dttl)
+  end
+  out[#out + 1] = status
+  out[#out + 1] = res
+end
+local stats = P .. 'stats'
+if joined > 0 then redis.call('HINCRBY', stats, 'joined', joined) end
+if parked > 0 then redis.call('HINCRBY', stats, 'parked', parked) end
+if dupf > 0 then redis.call('HINCRBY', stats, 'duplicate_feedback', dupf) end
+if dupp > 0 then redis.call('HINCRBY', stats, 'duplicate_prediction', dupp) end
+if stored > 0 then redis.call('HINCRBY', stats, 'stored', stored) end
+return {out, joined, parked, dupf, dupp, stored}
+"""
+
+SWEEP_SCRIPT = r"""
+local P = ARGV[1]
+local now = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local rids = redis.call('ZRANGEBYSCORE', P .. 'fdl', '-inf', now, 'LIMIT', 0, limit)
+local expired = 0
+for _, rid in ipairs(rids) do
+  redis.call('ZREM', P .. 'fdl', rid)
+  local key = P .. 'r:' .. rid
+  local v = redis.call('GET', key)
+  local tag = v and string.sub(v, 1, 1)
+  -- Not joined by its deadline: expired (even if a prediction arrived after the TTL).
+  if tag ~= 'J' then
+    expired = expired + 1
+    if tag == 'F' then redis.call('DEL', key) end
+  end
+end
+if expired > 0 then redis.call('HINCRBY', P .. 'stats', 'expired', expired) end
+return {expired, #rids}
+"""
+
+# version, prediction partition, prediction offset, predicted label, confidence; then features
+PRED_HEAD = struct.Struct("<qiqif")
+
+
+def pack_prediction(version: int, partition: int, offset: int, predicted: int, confidence: float, features: list[float] | bytes) -> bytes:
+    """What a waiting prediction keeps in Redis: enough to build its labeled sample later.
+
+    ``features`` as floats, or already encoded as an Avro ``array<float>`` block
+    (`services.drift.samples.features_from_list`), which is how they are stored, ready to be
+    copied into the sample.
+    """
+    from services.drift.samples import features_from_list
+
+    block = features if isinstance(features, bytes) else features_from_list(features)
+    return PRED_HEAD.pack(version, partition, offset, predicted, confidence) + block
+
+
+PRED_KEY_LEN = 20
+"""Length of the packed prediction's prefix holding version, partition and offset."""
+
+
+def unpack_prediction(blob: bytes) -> tuple[int, int, int, int, float, bytes]:
+    """(version, partition, offset, predicted, confidence, Avro features block)."""
+    version, partition, offset, predicted, confidence = PRED_HEAD.unpack_from(blob)
+    return version, partition, offset, predicted, confidence, blob[PRED_HEAD.size :]
+
+
+def features_of(block: bytes) -> list[float]:
+    """The floats of an Avro ``array<float>`` block with one block (as `pack_prediction` stores)."""
+    if block == b"\x00":
+        return []
+    from services.drift.samples import block_payload
+
+    features = array("f")
+    features.frombytes(block_payload(block))
+    return features.tolist()
+
+
+def pack_feedback(label: int, partition: int, offset: int) -> bytes:
+    return b"%d:%d:%d" % (label, partition, offset)
+
+
+def unpack_feedback(value: bytes) -> tuple[int, int, int]:
+    label, partition, offset = value.split(b":")
+    return int(label), int(partition), int(offset)
+
+
+def source_id(kind: str, partition: int, offset: int) -> str:
+    """Names one input record: ``p`` (predictions) or ``f`` (feedback), partition, offset."""
+    return f"{kind}:{partition}:{offset}"
+
+
+@dataclass
+class RecordJoins:
+    """What the script said about one Kafka record."""
+
+    status: str
+    """``n``: first time; ``d``: handled before, samples not known to be published; ``o``:
+    handled before and its samples are on the broker."""
+    joins: list[tuple[int, bytes]]
+    """(index of the item in the record, the other side's packed value) per join."""
+
+    @property
+    def replay(self) -> bool:
+        return self.status != "n"
+
+
+@dataclass
+class JoinResult:
+    records: list[RecordJoins]
+    joined: int = 0
+    parked: int = 0
+    duplicate_feedback: int = 0
+    duplicate_prediction: int = 0
+    stored: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+async def retrying(call: Any, first_wait_s: float = 0.1, max_wait_s: float = 5.0) -> Any:
+    """Runs ``call()`` until Redis answers: the scripts are idempotent per input record, so a
+    retry after a lost reply is safe, and an outage only pauses the agents (their records stay
+    unacknowledged) instead of failing them."""
+    import asyncio
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    wait = first_wait_s
+    while True:
+        try:
+            return await call()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            _log.warning("Redis unavailable (%s); retrying in %.1f s", exc, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, max_wait_s)
+
+
+class JoinStore:
+    """Runs the join and sweep scripts for one Redis (async client with hiredis)."""
+
+    def __init__(self, redis: Any, prefix: str, join_ttl_s: float, dedupe_ttl_s: float) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.join_ttl_ms = int(join_ttl_s * 1000)
+        self.dedupe_ttl_ms = int(dedupe_ttl_s * 1000)
+        self._join = redis.register_script(JOIN_SCRIPT)
+        self._sweep = redis.register_script(SWEEP_SCRIPT)
+
+    def model_prefix(self, model: str) -> str:
+        return f"{self.prefix}{{{model}}}:"
+
+    async def run(
+        self,
+        mode: str,
+        model: str,
+        records: list[tuple[str, list[Any]]],
+        now_ms: int,
+        published: list[str] = (),  # type: ignore[assignment]
+    ) -> JoinResult:
+        """Joins the items of ``records`` (``(source_id, [rid, value, rid, value, ...])``).
+
+        ``mode`` is ``p`` (values are packed predictions) or ``f`` (packed feedback).
+        ``published`` lists sources whose samples the broker has acknowledged since the last call.
+        """
+        args: list[Any] = [mode, now_ms, self.join_ttl_ms, self.dedupe_ttl_ms, self.model_prefix(model), len(published)]
+        args.extend(published)
+        args.append(len(records))
+        for src, flat in records:
+            args.append(src)
+            args.append(len(flat) // 2)
+            args.extend(flat)
+        out, joined, parked, dupf, dupp, stored = await retrying(lambda: self._join(args=args))
+        results = []
+        for k in range(0, len(out), 2):
+            status = out[k].decode() if isinstance(out[k], bytes) else out[k]
+            res = out[k + 1]
+            results.append(RecordJoins(status, [(int(res[m]) - 1, res[m + 1]) for m in range(0, len(res), 2)]))
+        return JoinResult(results, joined, parked, dupf, dupp, stored)
+
+    async def sweep(self, model: str, now_ms: int, limit: int = 10000) -> int:
+        """Counts (once) and forgets parked feedback whose deadline passed; returns how many."""
+        expired, _seen = await self._sweep(args=[self.model_prefix(model), now_ms, limit])
+        return int(expired)
+
+    async def stats(self, model: str) -> dict[str, int]:
+        raw = await self.redis.hgetall(self.model_prefix(model) + "stats")
+        return {k.decode(): int(v) for k, v in raw.items()}

@@ -1,0 +1,124 @@
+"""A fast encoder for `LabeledSampleBatch`, the drift service's highest-volume output.
+
+fastavro's generic writer spends ~4 µs per sample walking the schema; this encoder writes the
+same bytes (Avro binary, single-object framing from `services.common.serde`) from pieces that
+are mostly computed once per input record (offsets, versions) or already bytes (the float32
+features a waiting prediction kept in Redis), at about a third of the cost. The tests check
+that its output is byte-for-byte fastavro's and decodes with the project's serde.
+
+It is only used while ``schemas/labeled_sample.avsc`` has the field order below; otherwise
+`SampleEncoder.fast` is False and the generic serde is used.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from typing import Any
+
+from services.common.serde import MARKER, AvroSerde
+
+_BATCH_FIELDS = ["event_id", "model", "joined_at_ms", "items"]
+_SAMPLE_FIELDS = [
+    "sample_id",
+    "model_version",
+    "features",
+    "label",
+    "predicted",
+    "confidence",
+    "prediction_partition",
+    "prediction_offset",
+    "feedback_partition",
+    "feedback_offset",
+]
+_FLOAT = struct.Struct("<f").pack
+
+
+def _varint(n: int) -> bytes:
+    """Avro's zig-zag variable-length encoding of an int or long."""
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+_SMALL = {i: _varint(i) for i in range(-64, 4096)}
+
+
+def varint(n: int) -> bytes:
+    small = _SMALL.get(n)
+    return small if small is not None else _varint(n)
+
+
+def string(text: str) -> bytes:
+    data = text.encode()
+    return varint(len(data)) + data
+
+
+_BLOCK_HEAD = {n: _varint(n) for n in range(1, 4096)}
+
+
+def features_from_list(values: list[float]) -> bytes:
+    """An Avro ``array<float>`` (one block) from floats."""
+    n = len(values)
+    if not n:
+        return b"\x00"
+    head = _BLOCK_HEAD.get(n) or _varint(n)
+    return head + array("f", values).tobytes() + b"\x00"
+
+
+def block_payload(block: bytes) -> bytes:
+    """The float32 bytes inside a one-block Avro ``array<float>``."""
+    i = 0
+    while block[i] & 0x80:
+        i += 1
+    return block[i + 1 : -1]
+
+
+def sample(sample_id: str, version: bytes, features: bytes, label: int, predicted: int, confidence: float, prediction: bytes, feedback: bytes) -> bytes:
+    """One encoded `LabeledSample`; ``version``, ``features`` (`features_from_list`), ``prediction``
+    and ``feedback`` (`location`) are pre-encoded."""
+    rid = sample_id.encode()
+    small = _SMALL
+    n = len(rid)
+    return b"".join(
+        (
+            small[n] if n < 4096 else _varint(n),
+            rid,
+            version,
+            features,
+            small[label] if -64 <= label < 4096 else _varint(label),
+            small[predicted] if -64 <= predicted < 4096 else _varint(predicted),
+            _FLOAT(confidence),
+            prediction,
+            feedback,
+        )
+    )
+
+
+def location(partition: int, offset: int) -> bytes:
+    return varint(partition) + varint(offset)
+
+
+class SampleEncoder:
+    """Encodes a batch from encoded samples, with the current schema's fingerprint."""
+
+    def __init__(self, serde: AvroSerde) -> None:
+        version = serde.registry.get("LabeledSampleBatch")
+        self.serde = serde
+        self.header = MARKER + version.fingerprint
+        fields = version.raw["fields"]
+        item_fields = next(f for f in fields if f["name"] == "items")["type"]["items"]["fields"]
+        self.fast = [f["name"] for f in fields] == _BATCH_FIELDS and [f["name"] for f in item_fields] == _SAMPLE_FIELDS
+
+    def batch(self, event_id: str, model: str, joined_at_ms: int, items: list[bytes]) -> bytes:
+        head = (self.header, string(event_id), string(model), varint(joined_at_ms))
+        if not items:  # an empty Avro array is just its end marker
+            return b"".join((*head, b"\x00"))
+        return b"".join((*head, varint(len(items)), *items, b"\x00"))
+
+    def generic(self, event_id: str, model: str, joined_at_ms: int, items: list[dict[str, Any]]) -> bytes:
+        return self.serde.encode("LabeledSampleBatch", {"event_id": event_id, "model": model, "joined_at_ms": joined_at_ms, "items": items})
