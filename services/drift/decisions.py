@@ -108,7 +108,7 @@ class Decisions:
                 reason="drift",
                 sample_ranges=ranges,
                 drift_event_id=pending["drift_event_id"],
-                samples_topic=self.topics[SAMPLES],
+                samples_topic=SAMPLES,  # logical name: each reader adds its own topic prefix
                 event_id=request_id,
             )
             value = encode_event(request)

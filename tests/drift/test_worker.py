@@ -37,6 +37,7 @@ def test_concept_switch_gives_one_update_request_after_it(drift_stack: DriftStac
     assert len(requests) == 1, requests
     request = requests[0]
     assert request["model"] == "m" and request["base_version"] == 1 and request["reason"] == "drift"
+    assert request["samples_topic"] == "cl.samples", "the logical name: the trainer adds its own prefix"
     cause = drifts[request["drift_event_id"]]
     assert cause["detector"] == "error-adwin" and cause["signal"] == "error"
     assert SWITCH < cause["observations"] < SWITCH + 1000
