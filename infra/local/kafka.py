@@ -72,7 +72,9 @@ class ApacheKafka(Component):
         self.config_file.write_text(text)
         if (data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # the storage tool would read a leading dash as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             ["java", "-cp", self._classpath(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)],
             capture_output=True,

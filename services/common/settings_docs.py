@@ -18,6 +18,8 @@ SETTINGS_CLASSES = [
     "services.console.settings:ConsoleSettings",
     "services.trainer.settings:TrainerSettings",
     "services.trainer.settings:InterferenceSettings",
+    "services.inference.settings:InferenceSettings",
+    "services.drift.settings:DriftSettings",
 ]
 
 
@@ -44,10 +46,15 @@ def settings_markdown() -> str:
         lines += [f"#### {cls.__name__}", "", (cls.__doc__ or "").strip().splitlines()[0], ""]
         lines += ["| variable | default | meaning |", "|---|---|---|"]
         for name, field in cls.model_fields.items():
-            if isinstance(field.default, type) or field.default_factory is not None:
-                continue
+            default = field.default
+            if field.default_factory is not None:
+                default = field.default_factory()
+                if isinstance(default, BaseSettings):  # a nested block, documented on its own
+                    continue
+                if isinstance(default, list):
+                    default = ", ".join(getattr(d, "name", str(d)) for d in default) or None
             doc = " ".join((field.description or "").split())
-            lines.append(f"| `{prefix}{name.upper()}` | {_default(field.default)} | {doc} |")
+            lines.append(f"| `{prefix}{name.upper()}` | {_default(default)} | {doc} |")
         lines.append("")
     return "\n".join(lines)
 

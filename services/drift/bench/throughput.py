@@ -3,13 +3,17 @@
 1. Publish N prediction and N feedback events for a few models, in batches of ``batch`` per
    Kafka record (as the inference service and the client library publish them), feedback
    trailing its predictions by ``lag_batches`` batches.
-2. Run one drift worker (``python -m services.drift``, its own process, pinned to one core) over
-   them and read from its /metrics when it handled its first and its last record: ``drift_eps``
-   is 2N events over that time (joins, detectors, sample publication included).
-3. Run the bare consumer (`raw_consumer`, also its own process on the same core) over the same
-   topics: ``raw_consumer_eps``.
+2. Run the bare consumer (`raw_consumer`, its own process pinned to one core) over them:
+   ``raw_consumer_eps``.
+3. Run one drift worker (``python -m services.drift``, its own process on the same core) over
+   the same topics and read from its /metrics when it handled its first and its last record:
+   ``drift_eps`` is 2N events over that time (joins, detectors, sample publication included).
 
-With ``--profile`` the worker runs under pyinstrument and the report lands in ``reports/``.
+Both processes' CPU time per event is reported too (``*_cpu_us_per_event``, ``cpu_ratio``):
+on a shared machine it varies less than the rates.
+
+With ``profile=True`` the worker runs under pyinstrument (``reports/drift-profile.txt``), with
+``profile="cprofile"`` under cProfile timed by CPU (``reports/drift-profile.pstats``).
 """
 
 from __future__ import annotations
