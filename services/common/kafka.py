@@ -48,6 +48,9 @@ def consumer(kafka: KafkaSettings, group_id: str, **extra: Any) -> Consumer:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": kafka.session_timeout_ms,
             "heartbeat.interval.ms": kafka.heartbeat_interval_ms,
+            # A topic created a moment before subscribing can be missing from the broker's first
+            # metadata answer; librdkafka then looks again only at this interval (5 min default).
+            "topic.metadata.refresh.interval.ms": 5000,
             "logger": _log,
             **extra,
         }
