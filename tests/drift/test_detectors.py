@@ -132,3 +132,82 @@ def test_adwin_direction_up_ignores_falling_means() -> None:
     falling = [float(rng.random() < 0.5) for _ in range(3000)] + [float(rng.random() < 0.05) for _ in range(3000)]
     assert detections(ADWIN(direction="both"), falling)
     assert not detections(ADWIN(direction="up"), falling)
+
+
+# Saved by the pure-Python ADWIN (before numba) after the first 400 values of `_adwin_saved_stream`;
+# deployments hold such snapshots in Redis, so the layout and every float must restore unchanged.
+PURE_PYTHON_ADWIN_SNAPSHOT = {
+    "kind": "adwin",
+    "params": {"delta": 0.05, "clock": 16, "max_buckets": 2, "min_window_length": 5, "grace_period": 10, "direction": "both"},
+    "state": {
+        "drift_detected": False,
+        "totals": [[0.4, 1.35], [-0.69], [-1.25], [4.87], [-0.48999999999999955, 1.28], [1.69], [-12.020000000000001], [31.49, -5.9300000000000015]],
+        "variances": [
+            [0.0, 0.0], [0.11044999999999999], [1.817675], [3.4504875], [13.66389375, 9.921199999999999],
+            [29.661446875000003], [65.30329375], [124.55366796875002, 145.12517421874998],
+        ],
+        "width": 400,
+        "total": 20.699999999999974,
+        "variance": 408.5977749999995,
+        "tick": 400,
+        "mean_before": None,
+        "mean_after": None,
+    },
+}
+
+
+def _adwin_saved_stream() -> tuple[list[float], list[float]]:
+    rng = random.Random(11)
+    before = [round(rng.gauss(0.0, 1.0), 2) for _ in range(400)]
+    return before, [round(rng.gauss(1.5, 1.0), 2) for _ in range(600)]
+
+
+def test_adwin_restores_snapshots_of_the_pure_python_version() -> None:
+    before, after = _adwin_saved_stream()
+    restored = Detector.restore(json.loads(json.dumps(PURE_PYTHON_ADWIN_SNAPSHOT)))
+    assert restored.snapshot() == PURE_PYTHON_ADWIN_SNAPSHOT
+    fresh = ADWIN(**PURE_PYTHON_ADWIN_SNAPSHOT["params"])
+    fresh.update_many(before)
+    assert fresh.snapshot() == PURE_PYTHON_ADWIN_SNAPSHOT  # same buckets, bit for bit
+    # What the pure-Python version reported when fed `after` from that state.
+    assert restored.update_many(after) == [
+        (15, {"estimation": 0.4854687499999996, "width": 64.0, "variance": 1.3537935302734299,
+              "mean_before": 0.04171874999999998, "mean_after": 0.9462499999999993}),
+    ]
+    assert restored.snapshot()["state"]["width"] == 584
+    assert restored.snapshot()["state"]["variance"] == 580.5752381849319
+
+
+def test_adwin_rejects_states_that_do_not_fit() -> None:
+    for change in ({"totals": [[1.0]] * 65, "variances": [[0.0]] * 65}, {"totals": [[1.0], []], "variances": [[0.0], []]},
+                   {"totals": [[1.0, 2.0, 3.0]], "variances": [[0.0, 0.0, 0.0]]}, {"variances": [[0.0]]}):
+        snap = json.loads(json.dumps(PURE_PYTHON_ADWIN_SNAPSHOT))
+        snap["state"].update(change)
+        with pytest.raises(DetectorStateError):
+            Detector.restore(snap)
+
+
+def test_adwin_update_many_takes_arrays_and_keeps_the_state_of_a_drift_at_the_last_value() -> None:
+    np = pytest.importorskip("numpy")
+    values = step_stream(6, "adwin")
+    expected = detections(ADWIN(), values)
+    assert expected
+    first = expected[0]
+    # A batch that ends on the drift leaves it readable, as `update` does; the next batch resets.
+    for as_array in (False, True):
+        one, many = ADWIN(), ADWIN()
+        for x in values[: first + 1]:
+            one.update(x)
+        head = values[: first + 1]
+        fired = many.update_many(np.array(head) if as_array else head)
+        assert [i for i, _ in fired] == [first] and many.drift_detected and one.drift_detected
+        assert fired[0][1] == one.statistics()
+        assert json.dumps(many.snapshot()) == json.dumps(one.snapshot())
+        rest = values[first + 1 :]
+        got = [first + 1 + i for i, _ in many.update_many(np.array(rest) if as_array else rest)]
+        assert got == [first + 1 + i for i in detections(one, rest)] == expected[1:]
+        assert json.dumps(many.snapshot()) == json.dumps(one.snapshot())
+    # One array with every drift inside it: reported at their indices, the detector reset after each.
+    many = ADWIN()
+    assert [i for i, _ in many.update_many(np.array(values))] == expected
+    assert many.drift_detected == (expected[-1] == len(values) - 1)
