@@ -1,9 +1,10 @@
 """The per-topic halves of a step: packing records for the join script, then applying its answer.
 
 `InputHandling` is mixed into `DriftService`: for predictions and feedback, ``_prepare_*``
-turns decoded batches into the script's arguments, and ``_finish_*`` feeds the detectors (only
-for records past the model's watermark), builds the labeled samples of the joins and publishes
-them (unless the broker already has them), record by record, in order.
+hands the script the arguments `columns.BatchReader` already packed, and ``_finish_*`` feeds
+the detectors (only for records past the model's watermark), builds the labeled samples of the
+joins (a feedback record's in one compiled call, `scan.feedback_samples`) and publishes them
+(unless the broker already has them), record by record, in order.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import asyncio
 import logging
 from typing import Any
 
+import numpy as np
 from confluent_kafka import Message
 
 from services.common.topics import FEEDBACK, PREDICTIONS, SAMPLES
-from services.drift import samples
-from services.drift.join import PRED_HEAD, PRED_KEY_LEN, JoinResult, features_of, pack_feedback, source_id, unpack_prediction
+from services.drift import samples, scan
+from services.drift.columns import Feedbacks, Predictions
+from services.drift.join import PRED_HEAD, JoinResult, features_of, source_id, unpack_prediction
 from services.drift.publish import Completion
 from services.drift.records import InRecord, Prepared, deterministic_id, now_ms
 from services.drift.state import Firing, ModelState
@@ -58,42 +61,27 @@ class InputHandling:
         marks = self._marks.pop(model, None)
         return marks or []
 
-    def _prepare_predictions(self, model: str, recs: list[tuple[InRecord, dict[str, Any]]]) -> Prepared:
-        batches = []
-        raws: list[list[bytes]] = []
-        head = PRED_HEAD.pack
-        to_block = samples.features_from_list
-        for rec, batch in recs:
-            version, part, off = batch["version"], rec.partition, rec.offset
-            flat: list[Any] = []
-            append = flat.append
-            feats: list[bytes] = []
-            for item in batch["items"]:
-                block = to_block(item["features"])
-                feats.append(block)
-                append(item["request_id"])
-                append(head(version, part, off, item["label"], item["confidence"]) + block)
-            batches.append((source_id("p", part, off), flat))
-            raws.append(feats)
-        return Prepared(model, "p", recs, batches, raws)
+    def _prepare_predictions(self, model: str, recs: list[tuple[InRecord, Predictions]]) -> Prepared:
+        batches = [(source_id("p", rec.partition, rec.offset), cols.n, cols.ids, cols.values) for rec, cols in recs]
+        return Prepared(model, "p", recs, batches, [])
 
     async def _finish_predictions(self, prep: Prepared, result: JoinResult, done: Completion) -> None:
         model, recs = prep.model, prep.recs
         state = await self.model(model)
         self._join_metrics(model, result)
-        for (rec, batch), rj, feats in zip(recs, result.records, prep.extra):
-            items = batch["items"]
-            self._count_in(PREDICTIONS, rj.replay, len(items))
+        for i, ((rec, cols), rj) in enumerate(zip(recs, result.records)):
+            self._count_in(PREDICTIONS, rj.replay, cols.n)
             state.sources.add((rec.topic, rec.partition))
-            # (item index, true label, feedback location key) per join
+            # (item index, true label, feedback location) per join: feedback that came first
             joined = []
-            for k, fb in rj.joins:
-                label, _, where = fb.partition(b":")
-                joined.append((k, int(label), where))
+            if rj.raw:
+                for k, fb in zip(rj.indices, rj.values):
+                    label, _, where = fb.partition(b":")
+                    joined.append((k, int(label), where))
             firings: list[Firing] = []
             source = f"p:{rec.partition}"
             if state.applies(source, rec.offset):
-                version = batch["version"]
+                version = cols.version
                 if version > state.version:
                     if state.version >= 0:
                         _log.info("model %s now serves version %d: detectors start afresh", model, version)
@@ -101,98 +89,97 @@ class InputHandling:
                     state.version = version
                 where = (rec.topic, rec.partition, rec.offset)
                 if state.slots_for("confidence"):
-                    firings += state.feed("confidence", [it["confidence"] for it in items], *where)
+                    firings += state.feed("confidence", cols.confidence.tolist(), *where)
                 if state.slots_for("input"):
-                    firings += state.feed("input", [sum(f) / len(f) if f else 0.0 for f in (it["features"] for it in items)], *where)
+                    firings += state.feed("input", cols.means.tolist(), *where)
                 if joined:
-                    errors = [0.0 if items[k]["label"] == label else 1.0 for k, label, _ in joined]
+                    labels = cols.labels
+                    errors = [0.0 if labels[k] == label else 1.0 for k, label, _ in joined]
                     firings += state.feed("error", errors, *where)
                 state.samples += len(joined)
-                state.predictions += len(items)
+                state.predictions += cols.n
                 state.watermarks[source] = rec.offset
                 state.dirty = True
             if joined and rj.status != "o":
-                self._publish_samples(state, rec, "p", self._samples_of_predictions(rec, batch, joined, feats), done)
+                self._publish_samples(state, rec, "p", len(joined), self._samples_of_predictions(rec, cols, joined), done)
             await self._after_record(state, firings, done)
-            # Let the loop send the next step's script as soon as Redis answered the last one.
-            await asyncio.sleep(0)
+            if i % 4 == 3:
+                # Let the loop send the next step's script as soon as Redis answered the last one.
+                await asyncio.sleep(0)
 
-    def _samples_of_predictions(self, rec: InRecord, batch: dict[str, Any], joined: list[tuple[int, int, bytes]], feats: list[bytes]) -> list[Any]:
-        items = batch["items"]
+    def _samples_of_predictions(self, rec: InRecord, cols: Predictions, joined: list[tuple[int, int, bytes]]) -> bytes | list[Any]:
+        labels, confidence = cols.labels, cols.confidence
         if not self.encoder.fast:
             out = []
             for k, label, where in joined:
-                it = items[k]
                 fpart, foff = map(int, where.split(b":"))
-                out.append(_sample_dict(it["request_id"], batch["version"], it["features"], label, it["label"], it["confidence"], rec.partition, rec.offset, fpart, foff))
+                version, ppart, poff, predicted, conf, block = unpack_prediction(cols.value(k))
+                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(block), label, predicted, conf, ppart, poff, fpart, foff))
             return out
-        version = samples.varint(batch["version"])
+        version = samples.varint(cols.version)
         here = samples.location(rec.partition, rec.offset)
         feedback_at: dict[bytes, bytes] = {}
         out = []
         sample = samples.sample
         for k, label, where in joined:
-            it = items[k]
             at = feedback_at.get(where)
             if at is None:
                 fpart, foff = where.split(b":")
                 at = feedback_at[where] = samples.location(int(fpart), int(foff))
-            out.append(sample(it["request_id"], version, feats[k], label, it["label"], it["confidence"], here, at))
-        return out
+            block = cols.value(k)[PRED_HEAD.size :]
+            out.append(sample(cols.sample_id(k), version, block, label, int(labels[k]), float(confidence[k]), here, at))
+        return b"".join(out)
 
-    def _prepare_feedback(self, model: str, recs: list[tuple[InRecord, dict[str, Any]]]) -> Prepared:
-        batches = []
-        for rec, batch in recs:
-            part, off = rec.partition, rec.offset
-            flat: list[Any] = []
-            append = flat.append
-            for item in batch["items"]:
-                append(item["request_id"])
-                append(pack_feedback(item["label"], part, off))
-            batches.append((source_id("f", part, off), flat))
+    def _prepare_feedback(self, model: str, recs: list[tuple[InRecord, Feedbacks]]) -> Prepared:
+        batches = [(source_id("f", rec.partition, rec.offset), cols.n, cols.ids, cols.labels_text) for rec, cols in recs]
         return Prepared(model, "f", recs, batches, [])
 
     async def _finish_feedback(self, prep: Prepared, result: JoinResult, done: Completion) -> None:
         model, recs = prep.model, prep.recs
         state = await self.model(model)
         self._join_metrics(model, result)
-        for (rec, batch), rj in zip(recs, result.records):
-            items = batch["items"]
-            self._count_in(FEEDBACK, rj.replay, len(items))
+        for i, ((rec, cols), rj) in enumerate(zip(recs, result.records)):
+            self._count_in(FEEDBACK, rj.replay, cols.n)
             state.sources.add((rec.topic, rec.partition))
-            joined = [(k, blob, unpack_prediction(blob)) for k, blob in rj.joins]
             firings: list[Firing] = []
             source = f"f:{rec.partition}"
+            count = len(rj.raw) // 2
+            encoded, errors = self._samples_of_feedback(rec, cols, rj) if count else (b"", [])
             if state.applies(source, rec.offset):
-                if joined:
-                    errors = [0.0 if items[k]["label"] == pred[3] else 1.0 for k, _, pred in joined]
+                if count:
                     firings += state.feed("error", errors, rec.topic, rec.partition, rec.offset)
-                state.samples += len(joined)
+                state.samples += count
                 state.watermarks[source] = rec.offset
                 state.dirty = True
-            if joined and rj.status != "o":
-                self._publish_samples(state, rec, "f", self._samples_of_feedback(rec, items, joined), done)
+            if count and rj.status != "o":
+                self._publish_samples(state, rec, "f", count, encoded, done)
             await self._after_record(state, firings, done)
-            await asyncio.sleep(0)
+            if i % 4 == 3:
+                await asyncio.sleep(0)
 
-    def _samples_of_feedback(self, rec: InRecord, items: list[dict[str, Any]], joined: list[tuple[int, bytes, tuple]]) -> list[Any]:
+    def _samples_of_feedback(self, rec: InRecord, cols: Feedbacks, rj: Any) -> tuple[bytes | list[Any], list[float]]:
+        """The samples of a feedback record's joins and the error (0/1) of each."""
+        ks = np.array(rj.raw[0::2], np.int64) - 1
+        blobs = rj.values
         if not self.encoder.fast:
-            return [
-                _sample_dict(items[k]["request_id"], version, features_of(raw), items[k]["label"], predicted, confidence, ppart, poff, rec.partition, rec.offset)
-                for k, _, (version, ppart, poff, predicted, confidence, raw) in joined
-            ]
+            out, errors = [], []
+            for k, blob in zip(ks.tolist(), blobs):
+                version, ppart, poff, predicted, confidence, raw = unpack_prediction(blob[1:])
+                label = int(cols.labels[k])
+                errors.append(0.0 if label == predicted else 1.0)
+                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(raw), label, predicted, confidence, ppart, poff, rec.partition, rec.offset))
+            return out, errors
+        cat = b"".join(blobs)
+        ends = np.fromiter(map(len, blobs), np.int64, len(blobs)).cumsum()
         here = samples.location(rec.partition, rec.offset)
-        prediction_at: dict[bytes, tuple[bytes, bytes]] = {}
-        out = []
-        sample = samples.sample
-        for k, blob, (version, ppart, poff, predicted, confidence, block) in joined:
-            it = items[k]
-            key = blob[:PRED_KEY_LEN]
-            at = prediction_at.get(key)
-            if at is None:
-                at = prediction_at[key] = (samples.varint(version), samples.location(ppart, poff))
-            out.append(sample(it["request_id"], at[0], block, it["label"], predicted, confidence, at[1], here))
-        return out
+        out = np.empty(len(cat) + len(cols.rids) + (64 + len(here)) * len(blobs), np.uint8)
+        errors_out = np.empty(len(blobs), np.float64)
+        size = scan.feedback_samples(
+            np.frombuffer(cols.rids, np.uint8), cols.rid_at, cols.labels, ks, np.frombuffer(cat, np.uint8), ends, np.frombuffer(here, np.uint8), out, errors_out
+        )
+        if size < 0:
+            raise ValueError(f"Redis returned a malformed packed prediction for {rec.topic}[{rec.partition}]@{rec.offset}")
+        return out[:size].tobytes(), errors_out.tolist()
 
     def _count_in(self, topic: str, replay: bool, events: int) -> None:
         key = (topic, replay)
@@ -210,12 +197,13 @@ class InputHandling:
         counted.inc(events)
         sizes.observe(events)
 
-    def _publish_samples(self, state: ModelState, rec: InRecord, kind: str, samples: list[Any], done: Completion) -> None:
+    def _publish_samples(self, state: ModelState, rec: InRecord, kind: str, count: int, samples: bytes | list[Any], done: Completion) -> None:
+        """Publishes ``count`` samples: encoded back to back (fast encoder) or as dicts."""
         model = state.model
         source = source_id(kind, rec.partition, rec.offset)
         event_id = deterministic_id("samples", rec.topic, rec.partition, rec.offset)
-        if self.encoder.fast:
-            value = self.encoder.batch(event_id, model, now_ms(), samples)
+        if isinstance(samples, bytes):
+            value = self.encoder.batch_of(event_id, model, now_ms(), count, samples)
         else:
             value = self.encoder.generic(event_id, model, now_ms(), samples)
         self._sample_outstanding[model] = self._sample_outstanding.get(model, 0) + 1
@@ -232,7 +220,15 @@ class InputHandling:
                 self._known_starts.add((model, partition))
                 asyncio.ensure_future(self.policy.note_first_sample(self.prefix(model), partition, offset))
 
-        self.publisher.send(self.topics[SAMPLES], model.encode(), value, completion=done, on_ok=delivered, events=len(samples))
+        self.publisher.send(self.topics[SAMPLES], model.encode(), value, completion=done, on_ok=delivered, events=count)
+
+def _request_id(encoded: bytes) -> str:
+    """The text of an Avro-encoded string (length prefix, then UTF-8)."""
+    i = 0
+    while encoded[i] & 0x80:
+        i += 1
+    return encoded[i + 1 :].decode()
+
 
 def _sample_dict(
     sample_id: str, version: int, features: list[float], label: int, predicted: int, confidence: float, ppart: int, poff: int, fpart: int, foff: int

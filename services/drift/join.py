@@ -8,20 +8,28 @@ says where the request stands:
 - ``F<label:partition:offset>``: feedback that arrived before its prediction ("parked",
   TTL ``join_ttl``), with its deadline in the sorted set ``fdl`` so the sweeper can count the
   ones never matched;
-- ``J<source>|<feedback>|<packed prediction>``: joined (TTL ``dedupe_ttl``); ``source`` names
-  the Kafka record whose handling made the join, so a redelivery of that record can rebuild
-  the same sample, and any other later copy of the request is a duplicate.
+- ``J``: joined (TTL ``dedupe_ttl``): any later copy of the request is a duplicate.
 
-``s:<source>`` records that the record ``<p|f>:<partition>:<offset>`` was handled (``d``) and
-that its samples were acknowledged by the broker (``o``), TTL ``dedupe_ttl``. ``stats`` holds
-durable counters: ``joined``, ``parked``, ``stored``, ``expired``, ``duplicate_feedback``,
-``duplicate_prediction``.
+``s:<source>`` records that the record ``<p|f>:<partition>:<offset>`` was handled: its first
+byte is ``d`` (handled) or ``o`` (its samples were acknowledged by the broker), the rest the
+joins it made (MessagePack: item index, the other side's value), TTL ``dedupe_ttl``. ``stats``
+holds durable counters: ``joined``, ``parked``, ``stored``, ``expired``,
+``duplicate_feedback``, ``duplicate_prediction``.
 
 A record handled a second time (redelivered after a crash, or after a rebalance, before its
 offset was committed) changes nothing: the script finds ``s:<source>`` and returns exactly the
 joins that record made the first time, so the caller can publish the same samples again
 (unless ``o`` says they already reached the broker) and feed its detectors if their saved
-state predates that record.
+state predates that record. (Workers before this layout kept the joins in ``J`` values, as
+``J<source>|<feedback>|<packed prediction>``; a redelivered record they handled is still
+answered from those.)
+
+Each record travels as four arguments: its source, its item count, the request ids (each
+after two little-endian length bytes) and the values (predictions: two length bytes and
+``P<packed prediction>``; feedback: one length byte and the label in decimal). In the usual
+order (feedback after its prediction) each event costs Redis one ``SET``: a prediction is
+stored with ``NX GET``, its feedback turns it into ``J`` with ``XX GET`` and gets the
+prediction back.
 """
 
 from __future__ import annotations
@@ -39,76 +47,104 @@ local mode = ARGV[1]
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local dttl = tonumber(ARGV[4])
+local ttl_s, dttl_s = ARGV[3], ARGV[4]  -- as strings: redis.call would convert numbers each time
 local P = ARGV[5]
 local i = 6
 local nmarks = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nmarks do
-  redis.call('SET', P .. 's:' .. ARGV[i], 'o', 'XX', 'KEEPTTL'); i = i + 1
+  local mk = P .. 's:' .. ARGV[i]; i = i + 1
+  if redis.call('EXISTS', mk) == 1 then redis.call('SETRANGE', mk, 0, 'o') end
 end
 local nrec = tonumber(ARGV[i]); i = i + 1
 local out = {}
 local joined, parked, dupf, dupp, stored = 0, 0, 0, 0, 0
-local sub, find = string.sub, string.find
+local sub, find, byte, call = string.sub, string.find, string.byte, redis.call
+local fdl = P .. 'fdl'
 for _ = 1, nrec do
   local src = ARGV[i]
   local n = tonumber(ARGV[i + 1])
-  i = i + 2
+  local keys = ARGV[i + 2]
+  local vals = ARGV[i + 3]
+  i = i + 4
   local skey = P .. 's:' .. src
   local status = redis.call('GET', skey)
   local res = {}
+  local nres = 0
   if status then
     -- Redelivered: return the joins this record made, nothing else changes.
-    local lsrc = #src
-    for k = 1, n do
-      local v = redis.call('GET', P .. 'r:' .. ARGV[i])
-      i = i + 2
-      if v and sub(v, 1, 1) == 'J' and sub(v, 2, lsrc + 1) == src and sub(v, lsrc + 2, lsrc + 2) == '|' then
-        local b = find(v, '|', lsrc + 3, true)
-        res[#res + 1] = k
-        if mode == 'p' then res[#res + 1] = sub(v, lsrc + 3, b - 1) else res[#res + 1] = sub(v, b + 1) end
+    if #status > 1 then
+      res = cmsgpack.unpack(sub(status, 2))
+    else
+      -- Handled by a worker of the earlier format: joined keys name their source.
+      local lsrc = #src
+      local kp = 1
+      for k = 1, n do
+        local kl = byte(keys, kp) + 256 * byte(keys, kp + 1)
+        local v = redis.call('GET', P .. 'r:' .. sub(keys, kp + 2, kp + 1 + kl))
+        kp = kp + 2 + kl
+        if v and sub(v, 1, 1) == 'J' and sub(v, 2, lsrc + 1) == src and sub(v, lsrc + 2, lsrc + 2) == '|' then
+          local b = find(v, '|', lsrc + 3, true)
+          res[#res + 1] = k
+          if mode == 'p' then res[#res + 1] = sub(v, lsrc + 3, b - 1) else res[#res + 1] = 'P' .. sub(v, b + 1) end
+        end
       end
     end
+    status = sub(status, 1, 1)
   else
     status = 'n'
-    for k = 1, n do
-      local rid = ARGV[i]
-      local val = ARGV[i + 1]
-      i = i + 2
-      local key = P .. 'r:' .. rid
-      -- First arrival of either side is one call: set only if absent, returning what was there.
-      local v
-      if mode == 'p' then
-        v = redis.call('SET', key, 'P' .. val, 'PX', ttl, 'NX', 'GET')
-      else
-        v = redis.call('SET', key, 'F' .. val, 'PX', ttl, 'NX', 'GET')
-      end
-      local tag = v and sub(v, 1, 1)
-      if mode == 'p' then
+    local kp, vp = 1, 1
+    if mode == 'p' then
+      for k = 1, n do
+        local kl = byte(keys, kp) + 256 * byte(keys, kp + 1)
+        local vl = byte(vals, vp) + 256 * byte(vals, vp + 1)
+        local key = P .. 'r:' .. sub(keys, kp + 2, kp + 1 + kl)
+        local val = sub(vals, vp + 2, vp + 1 + vl)
+        kp = kp + 2 + kl
+        vp = vp + 2 + vl
+        -- First arrival of either side is one call: set only if absent, returning what was there.
+        local v = call('SET', key, val, 'PX', ttl_s, 'NX', 'GET')
         if not v then
           stored = stored + 1
-        elseif tag == 'F' then
-          local fb = sub(v, 2)
-          redis.call('SET', key, 'J' .. src .. '|' .. fb .. '|' .. val, 'PX', dttl)
-          res[#res + 1] = k; res[#res + 1] = fb
+        elseif byte(v, 1) == 70 then  -- 'F'
+          call('SET', key, 'J', 'PX', dttl_s)
+          nres = nres + 1; res[nres] = k; nres = nres + 1; res[nres] = sub(v, 2)
           joined = joined + 1
         else
           dupp = dupp + 1
         end
-      else
-        if tag == 'P' then
-          local blob = sub(v, 2)
-          redis.call('SET', key, 'J' .. src .. '|' .. val .. '|' .. blob, 'PX', dttl)
-          res[#res + 1] = k; res[#res + 1] = blob
-          joined = joined + 1
-        elseif not v then
-          redis.call('ZADD', P .. 'fdl', now + ttl, rid)
+      end
+    else
+      local where = sub(src, 2)  -- ':<partition>:<offset>' of this feedback record
+      for k = 1, n do
+        local kl = byte(keys, kp) + 256 * byte(keys, kp + 1)
+        local rid = sub(keys, kp + 2, kp + 1 + kl)
+        local ll = byte(vals, vp)
+        local label = sub(vals, vp + 1, vp + ll)
+        kp = kp + 2 + kl
+        vp = vp + 1 + ll
+        local key = P .. 'r:' .. rid
+        -- The usual case (the prediction is waiting) is one call: mark joined if present.
+        local v = call('SET', key, 'J', 'PX', dttl_s, 'XX', 'GET')
+        if not v then
+          call('SET', key, 'F' .. label .. where, 'PX', ttl_s)
+          call('ZADD', fdl, now + ttl, rid)
           parked = parked + 1
+        elseif byte(v, 1) == 80 then  -- 'P': returned as kept, the caller skips the tag
+          nres = nres + 1; res[nres] = k; nres = nres + 1; res[nres] = v
+          joined = joined + 1
         else
           dupf = dupf + 1
+          -- Put back what a duplicate overwrote: parked feedback keeps its deadline.
+          if sub(v, 1, 1) == 'F' then
+            local deadline = tonumber(redis.call('ZSCORE', fdl, rid) or (now + ttl))
+            redis.call('SET', key, v, 'PX', math.max(1, deadline - now))
+          elseif #v > 1 then
+            redis.call('SET', key, v, 'PX', dttl)
+          end
         end
       end
     end
-    redis.call('SET', skey, 'd', 'PX', dttl)
+    redis.call('SET', skey, 'd' .. cmsgpack.pack(res), 'PX', dttl)
   end
   out[#out + 1] = status
   out[#out + 1] = res
@@ -195,15 +231,58 @@ def source_id(kind: str, partition: int, offset: int) -> str:
     return f"{kind}:{partition}:{offset}"
 
 
-@dataclass
+def pack_ids(rids: list[str] | list[bytes]) -> bytes:
+    """Request ids as the script reads them: two little-endian length bytes, then the id."""
+    out = []
+    for rid in rids:
+        raw = rid.encode() if isinstance(rid, str) else rid
+        if len(raw) > 65535:
+            raise ValueError("request id longer than 65535 bytes")
+        out.append(len(raw).to_bytes(2, "little") + raw)
+    return b"".join(out)
+
+
+def pack_prediction_values(values: list[bytes]) -> bytes:
+    """Packed predictions (`pack_prediction`) as the script reads them."""
+    return b"".join(len(v := b"P" + value).to_bytes(2, "little") + v for value in values)
+
+
+def pack_labels(labels: list[int]) -> bytes:
+    """Feedback labels as the script reads them: one length byte, the label in decimal."""
+    out = []
+    for label in labels:
+        text = b"%d" % label
+        out.append(bytes((len(text),)) + text)
+    return b"".join(out)
+
+
 class RecordJoins:
     """What the script said about one Kafka record."""
 
-    status: str
-    """``n``: first time; ``d``: handled before, samples not known to be published; ``o``:
-    handled before and its samples are on the broker."""
-    joins: list[tuple[int, bytes]]
-    """(index of the item in the record, the other side's packed value) per join."""
+    __slots__ = ("status", "raw")
+
+    def __init__(self, status: str, raw: list[Any]) -> None:
+        self.status = status
+        """``n``: first time; ``d``: handled before, samples not known to be published; ``o``:
+        handled before and its samples are on the broker."""
+        self.raw = raw
+        """The script's answer: item number (from 1), the other side's value, per join."""
+
+    @property
+    def indices(self) -> list[int]:
+        """Index of each joined item in the record (from 0)."""
+        return [int(k) - 1 for k in self.raw[0::2]]
+
+    @property
+    def values(self) -> list[bytes]:
+        """The other side's value per join, as Redis kept it: ``P<packed prediction>`` for a
+        feedback record, ``label:partition:offset`` for a prediction record."""
+        return self.raw[1::2]
+
+    @property
+    def joins(self) -> list[tuple[int, bytes]]:
+        """(index of the item in the record, the packed prediction or feedback) per join."""
+        return [(k, v[1:] if v[:1] == b"P" else v) for k, v in zip(self.indices, self.values)]
 
     @property
     def replay(self) -> bool:
@@ -258,28 +337,22 @@ class JoinStore:
         self,
         mode: str,
         model: str,
-        records: list[tuple[str, list[Any]]],
+        records: list[tuple[str, int, bytes, bytes]],
         now_ms: int,
         published: list[str] = (),  # type: ignore[assignment]
     ) -> JoinResult:
-        """Joins the items of ``records`` (``(source_id, [rid, value, rid, value, ...])``).
-
-        ``mode`` is ``p`` (values are packed predictions) or ``f`` (packed feedback).
-        ``published`` lists sources whose samples the broker has acknowledged since the last call.
+        """Joins the items of ``records``: ``(source_id, items, ids, values)`` each, ``ids``
+        from `pack_ids` and ``values`` from `pack_prediction_values` (mode ``p``) or
+        `pack_labels` (mode ``f``). ``published`` lists sources whose samples the broker has
+        acknowledged since the last call.
         """
         args: list[Any] = [mode, now_ms, self.join_ttl_ms, self.dedupe_ttl_ms, self.model_prefix(model), len(published)]
         args.extend(published)
         args.append(len(records))
-        for src, flat in records:
-            args.append(src)
-            args.append(len(flat) // 2)
-            args.extend(flat)
+        for record in records:
+            args.extend(record)
         out, joined, parked, dupf, dupp, stored = await retrying(lambda: self._join(args=args))
-        results = []
-        for k in range(0, len(out), 2):
-            status = out[k].decode() if isinstance(out[k], bytes) else out[k]
-            res = out[k + 1]
-            results.append(RecordJoins(status, [(int(res[m]) - 1, res[m + 1]) for m in range(0, len(res), 2)]))
+        results = [RecordJoins(out[k].decode(), out[k + 1]) for k in range(0, len(out), 2)]
         return JoinResult(results, joined, parked, dupf, dupp, stored)
 
     async def sweep(self, model: str, now_ms: int, limit: int = 10000) -> int:

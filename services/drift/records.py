@@ -28,8 +28,9 @@ class Prepared:
 
     model: str
     mode: str
-    recs: list[tuple[InRecord, dict[str, Any]]]
-    batches: list[tuple[str, list[Any]]]
+    recs: list[tuple[InRecord, Any]]
+    """(record, its `columns.Predictions` or `columns.Feedbacks`)"""
+    batches: list[tuple[str, int, bytes, bytes]]
     extra: list[Any]
 
 

@@ -78,16 +78,20 @@ def block_payload(block: bytes) -> bytes:
     return block[i + 1 : -1]
 
 
-def sample(sample_id: str, version: bytes, features: bytes, label: int, predicted: int, confidence: float, prediction: bytes, feedback: bytes) -> bytes:
+def sample(sample_id: str | bytes, version: bytes, features: bytes, label: int, predicted: int, confidence: float, prediction: bytes, feedback: bytes) -> bytes:
     """One encoded `LabeledSample`; ``version``, ``features`` (`features_from_list`), ``prediction``
-    and ``feedback`` (`location`) are pre-encoded."""
-    rid = sample_id.encode()
+    and ``feedback`` (`location`) are pre-encoded, and so is ``sample_id`` when it is bytes
+    (an Avro string, length prefix included)."""
     small = _SMALL
-    n = len(rid)
+    if isinstance(sample_id, str):
+        rid = sample_id.encode()
+        n = len(rid)
+        sid = (small[n] if n < 4096 else _varint(n)) + rid
+    else:
+        sid = sample_id
     return b"".join(
         (
-            small[n] if n < 4096 else _varint(n),
-            rid,
+            sid,
             version,
             features,
             small[label] if -64 <= label < 4096 else _varint(label),
@@ -119,6 +123,12 @@ class SampleEncoder:
         if not items:  # an empty Avro array is just its end marker
             return b"".join((*head, b"\x00"))
         return b"".join((*head, varint(len(items)), *items, b"\x00"))
+
+    def batch_of(self, event_id: str, model: str, joined_at_ms: int, count: int, items: bytes) -> bytes:
+        """A batch from ``count`` samples already encoded back to back in ``items``."""
+        if not count:
+            return self.batch(event_id, model, joined_at_ms, [])
+        return b"".join((self.header, string(event_id), string(model), varint(joined_at_ms), varint(count), items, b"\x00"))
 
     def generic(self, event_id: str, model: str, joined_at_ms: int, items: list[dict[str, Any]]) -> bytes:
         return self.serde.encode("LabeledSampleBatch", {"event_id": event_id, "model": model, "joined_at_ms": joined_at_ms, "items": items})

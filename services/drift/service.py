@@ -30,6 +30,7 @@ from services.common.events import DeadLetter
 from services.common.kafka import producer as kafka_producer
 from services.common.serde import AvroSerde, default_serde, encode_event
 from services.common.topics import CANDIDATES, DRIFT, FEEDBACK, PREDICTIONS, SAMPLES, UPDATES, dlq
+from services.drift.columns import BatchReader, Feedbacks, Predictions
 from services.drift.config import DetectorSpec, parse_specs
 from services.drift.decisions import Decisions
 from services.drift.errors import DetectorConfigError, DetectorStateError
@@ -59,6 +60,7 @@ class DriftService(InputHandling, Decisions):
         self.topics = {name: kafka.topic(name) for name in (PREDICTIONS, FEEDBACK, SAMPLES, DRIFT, UPDATES, CANDIDATES)}
         self.serde: AvroSerde = default_serde()
         self.encoder = SampleEncoder(self.serde)
+        self.reader = BatchReader(self.serde)
         self.producer = producer or kafka_producer(kafka, **{"linger.ms": settings.producer_linger_ms})
         self.publisher = Publisher(self.producer, self.metrics, self.logical)
         self.models: dict[str, ModelState] = {}
@@ -180,12 +182,21 @@ class DriftService(InputHandling, Decisions):
             self.metrics.first_record_time.set(now)
         self.metrics.last_record_time.labels(topic).set(now)
 
-    async def _group(self, event: str, records: list[InRecord], done: Completion) -> dict[str, list[tuple[InRecord, dict[str, Any]]]]:
-        by_model: dict[str, list[tuple[InRecord, dict[str, Any]]]] = {}
+    def _read(self, topic: str, rec: InRecord, done: Completion) -> Predictions | Feedbacks | None:
+        try:
+            if topic == PREDICTIONS:
+                return self.reader.predictions(rec.value, rec.partition, rec.offset, rec.topic)
+            return self.reader.feedback(rec.value, rec.partition, rec.offset, rec.topic)
+        except SerdeError as exc:
+            self._dead_letter(rec, exc.reason, exc.detail, done)
+            return None
+
+    async def _group(self, topic: str, records: list[InRecord], done: Completion) -> dict[str, list[tuple[InRecord, Any]]]:
+        by_model: dict[str, list[tuple[InRecord, Any]]] = {}
         for i, rec in enumerate(records):
-            batch = self._decode(event, rec, done)
+            batch = self._read(topic, rec, done)
             if batch is not None:
-                by_model.setdefault(batch["model"], []).append((rec, batch))
+                by_model.setdefault(batch.model, []).append((rec, batch))
             if i % 8 == 7:
                 await asyncio.sleep(0)  # replies of the other agent's scripts get served meanwhile
         return by_model
@@ -201,10 +212,9 @@ class DriftService(InputHandling, Decisions):
         """
         loop = asyncio.get_running_loop()
         done = Completion(loop)
-        event = "PredictionBatch" if topic == PREDICTIONS else "FeedbackBatch"
         prepare = self._prepare_predictions if topic == PREDICTIONS else self._prepare_feedback
         try:
-            by_model = await self._group(event, records, done)
+            by_model = await self._group(topic, records, done)
             prepared = [prepare(m, recs) for m, recs in by_model.items()]
         except BaseException:
             done.seal()

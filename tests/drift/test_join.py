@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.common.settings import RedisSettings
-from services.drift.join import JoinStore, pack_feedback, pack_prediction, source_id, unpack_feedback, unpack_prediction
+from services.drift.join import JoinStore, pack_ids, pack_labels, pack_prediction, pack_prediction_values, source_id, unpack_feedback, unpack_prediction
 
 pytestmark = pytest.mark.usefixtures("redis_server")
 
@@ -26,18 +26,13 @@ def run(redis_settings: RedisSettings, body: Callable[[JoinStore], Any], join_tt
     return asyncio.run(main())
 
 
-def preds(partition: int, offset: int, rids: list[str], predicted: int = 1) -> tuple[str, list[Any]]:
-    flat: list[Any] = []
-    for rid in rids:
-        flat += [rid, pack_prediction(3, partition, offset, predicted, 0.75, [0.5, -1.0])]
-    return source_id("p", partition, offset), flat
+def preds(partition: int, offset: int, rids: list[str], predicted: int = 1) -> tuple[str, int, bytes, bytes]:
+    values = [pack_prediction(3, partition, offset, predicted, 0.75, [0.5, -1.0]) for _ in rids]
+    return source_id("p", partition, offset), len(rids), pack_ids(rids), pack_prediction_values(values)
 
 
-def feedback(partition: int, offset: int, labels: dict[str, int]) -> tuple[str, list[Any]]:
-    flat: list[Any] = []
-    for rid, label in labels.items():
-        flat += [rid, pack_feedback(label, partition, offset)]
-    return source_id("f", partition, offset), flat
+def feedback(partition: int, offset: int, labels: dict[str, int]) -> tuple[str, int, bytes, bytes]:
+    return source_id("f", partition, offset), len(labels), pack_ids(list(labels)), pack_labels(list(labels.values()))
 
 
 def test_feedback_after_before_duplicated_never(redis_settings: RedisSettings) -> None:
@@ -107,5 +102,35 @@ def test_many_batches_in_one_call_keep_order(redis_settings: RedisSettings) -> N
         assert [len(r.joins) for r in result.records] == [100, 50, 0]
         assert result.joined == 150 and result.stored == 150
         assert [unpack_feedback(v)[2] for _, v in result.records[1].joins] == list(range(200, 250))
+
+    run(redis_settings, body)
+
+
+def test_a_duplicate_of_parked_feedback_keeps_the_first_label_and_its_deadline(redis_settings: RedisSettings) -> None:
+    async def body(store: JoinStore) -> None:
+        await store.run("f", "m", [feedback(0, 1, {"x": 2})], now_ms=1_000)
+        r = await store.run("f", "m", [feedback(0, 2, {"x": 3})], now_ms=1_100)
+        assert (r.parked, r.duplicate_feedback) == (0, 1)
+        key = store.model_prefix("m") + "r:x"
+        assert await store.redis.get(key) == b"F2:0:1"
+        assert 0 < await store.redis.pttl(key) <= 60_000 - 100  # the first deadline, not a new one
+        r = await store.run("p", "m", [preds(0, 9, ["x"])], now_ms=1_200)
+        assert r.joined == 1 and unpack_feedback(r.records[0].joins[0][1]) == (2, 0, 1)
+
+    run(redis_settings, body)
+
+
+def test_a_record_handled_by_the_earlier_layout_is_answered_from_its_joined_keys(redis_settings: RedisSettings) -> None:
+    """Workers before the per-record answer kept the joins in ``J<source>|<feedback>|<prediction>``."""
+
+    async def body(store: JoinStore) -> None:
+        prefix = store.model_prefix("m")
+        blob = pack_prediction(3, 0, 4, 1, 0.5, [1.0])
+        await store.redis.set(prefix + "s:f:0:8", "d")
+        await store.redis.set(prefix + "r:a", b"Jf:0:8|2:0:8|" + blob)
+        await store.redis.set(prefix + "r:b", b"Jf:0:7|1:0:7|" + blob)  # joined by another record
+        again = await store.run("f", "m", [feedback(0, 8, {"a": 2, "b": 1, "c": 0})], 0)
+        assert again.records[0].status == "d" and again.records[0].joins == [(0, blob)]
+        assert await store.stats("m") == {}
 
     run(redis_settings, body)
