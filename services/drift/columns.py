@@ -38,6 +38,8 @@ class Predictions:
     """Request ids for the join script (`join.pack_ids`)."""
     values: bytes
     """Packed predictions for the join script (`join.pack_prediction_values`)."""
+    val_at: np.ndarray
+    """Where item i's entry (length bytes first) starts in ``values``."""
     rids: bytes
     """A buffer holding each request id as an Avro string (the record itself, when scanned)."""
     rid_at: np.ndarray
@@ -53,12 +55,9 @@ class Predictions:
 
     def value(self, k: int) -> bytes:
         """Item k's packed prediction (without the ``P``), as Redis keeps it."""
-        pos = 0
-        values = self.values
-        for _ in range(k):
-            pos += 2 + int.from_bytes(values[pos : pos + 2], "little")
-        size = int.from_bytes(values[pos : pos + 2], "little")
-        return values[pos + 3 : pos + 2 + size]
+        pos = int(self.val_at[k])
+        size = int.from_bytes(self.values[pos : pos + 2], "little")
+        return self.values[pos + 3 : pos + 2 + size]
 
 
 @dataclass(slots=True)
@@ -116,13 +115,14 @@ class BatchReader:
         cap = (size - HEADER_LEN) // 13 + 1  # an item takes at least 13 bytes
         keys = np.empty(size + 2 * cap, np.uint8)
         values = np.empty(size + 40 * cap, np.uint8)
+        val_at = np.empty(cap, np.int64)
         rid_at = np.empty((cap, 2), np.int64)
         labels = np.empty(cap, np.int64)
         confidence = np.empty(cap, np.float32)
         means = np.empty(cap, np.float64)
         version = np.zeros(1, np.int64)
         status, n, ms, me, nk, nv = scan.scan_predictions(
-            buf, HEADER_LEN, partition, offset, version, keys, values, rid_at, labels, confidence.view(np.uint32), means, self._f32
+            buf, HEADER_LEN, partition, offset, version, keys, values, val_at, rid_at, labels, confidence.view(np.uint32), means, self._f32
         )
         if status != scan.OK:
             return None  # the serde reads it, or says what is wrong with it
@@ -130,7 +130,7 @@ class BatchReader:
             model = data[ms:me].decode()
         except UnicodeDecodeError:
             return None
-        return Predictions(model, int(version[0]), n, keys[:nk].tobytes(), values[:nv].tobytes(), data, rid_at[:n], labels[:n], confidence[:n], means[:n])
+        return Predictions(model, int(version[0]), n, keys[:nk].tobytes(), values[:nv].tobytes(), val_at[:n], data, rid_at[:n], labels[:n], confidence[:n], means[:n])
 
     def _scan_feedback(self, data: bytes) -> Feedbacks | None:
         buf = np.frombuffer(data, np.uint8)
@@ -183,13 +183,17 @@ def _predictions_from(batch: dict, partition: int, offset: int, topic: str | Non
     version = batch["version"]
     _check_labels([it["label"] for it in items], topic, partition, offset)
     ids, rids, rid_at = _ids([it["request_id"] for it in items], topic, partition, offset)
-    values = pack_prediction_values([pack_prediction(version, partition, offset, it["label"], it["confidence"], it["features"]) for it in items])
+    packed = [pack_prediction(version, partition, offset, it["label"], it["confidence"], it["features"]) for it in items]
+    val_at = np.zeros(len(packed), np.int64)
+    if packed:
+        val_at[1:] = np.cumsum([3 + len(p) for p in packed[:-1]])
     return Predictions(
         batch["model"],
         version,
         len(items),
         ids,
-        values,
+        pack_prediction_values(packed),
+        val_at,
         rids,
         rid_at,
         np.array([it["label"] for it in items], np.int64),

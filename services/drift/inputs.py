@@ -19,7 +19,7 @@ from confluent_kafka import Message
 from services.common.topics import FEEDBACK, PREDICTIONS, SAMPLES
 from services.drift import samples, scan
 from services.drift.columns import Feedbacks, Predictions
-from services.drift.join import PRED_HEAD, JoinResult, features_of, source_id, unpack_prediction
+from services.drift.join import JoinResult, features_of, source_id, unpack_feedback, unpack_prediction
 from services.drift.publish import Completion
 from services.drift.records import InRecord, Prepared, deterministic_id, now_ms
 from services.drift.state import Firing, ModelState
@@ -72,12 +72,9 @@ class InputHandling:
         for i, ((rec, cols), rj) in enumerate(zip(recs, result.records)):
             self._count_in(PREDICTIONS, rj.replay, cols.n)
             state.sources.add((rec.topic, rec.partition))
-            # (item index, true label, feedback location) per join: feedback that came first
-            joined = []
-            if rj.raw:
-                for k, fb in zip(rj.indices, rj.values):
-                    label, _, where = fb.partition(b":")
-                    joined.append((k, int(label), where))
+            # joins with feedback that came first
+            count = len(rj.raw) // 2
+            encoded, errors = self._samples_of_predictions(rec, cols, rj) if count else (b"", [])
             firings: list[Firing] = []
             source = f"p:{rec.partition}"
             if state.applies(source, rec.offset):
@@ -92,43 +89,53 @@ class InputHandling:
                     firings += state.feed("confidence", cols.confidence.tolist(), *where)
                 if state.slots_for("input"):
                     firings += state.feed("input", cols.means.tolist(), *where)
-                if joined:
-                    labels = cols.labels
-                    errors = [0.0 if labels[k] == label else 1.0 for k, label, _ in joined]
+                if count:
                     firings += state.feed("error", errors, *where)
-                state.samples += len(joined)
+                state.samples += count
                 state.predictions += cols.n
                 state.watermarks[source] = rec.offset
                 state.dirty = True
-            if joined and rj.status != "o":
-                self._publish_samples(state, rec, "p", len(joined), self._samples_of_predictions(rec, cols, joined), done)
+            if count and rj.status != "o":
+                self._publish_samples(state, rec, "p", count, encoded, done)
             await self._after_record(state, firings, done)
             if i % 4 == 3:
                 # Let the loop send the next step's script as soon as Redis answered the last one.
                 await asyncio.sleep(0)
 
-    def _samples_of_predictions(self, rec: InRecord, cols: Predictions, joined: list[tuple[int, int, bytes]]) -> bytes | list[Any]:
-        labels, confidence = cols.labels, cols.confidence
+    def _samples_of_predictions(self, rec: InRecord, cols: Predictions, rj: Any) -> tuple[bytes | list[Any], list[float]]:
+        """The samples of a prediction record's joins and the error (0/1) of each."""
+        ks = np.array(rj.raw[0::2], np.int64) - 1
+        fbs = rj.values
         if not self.encoder.fast:
-            out = []
-            for k, label, where in joined:
-                fpart, foff = map(int, where.split(b":"))
-                version, ppart, poff, predicted, conf, block = unpack_prediction(cols.value(k))
-                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(block), label, predicted, conf, ppart, poff, fpart, foff))
-            return out
-        version = samples.varint(cols.version)
+            out, errors = [], []
+            for k, fb in zip(ks.tolist(), fbs):
+                label, fpart, foff = unpack_feedback(fb)
+                version, ppart, poff, predicted, confidence, block = unpack_prediction(cols.value(k))
+                errors.append(0.0 if label == predicted else 1.0)
+                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(block), label, predicted, confidence, ppart, poff, fpart, foff))
+            return out, errors
+        cat = b"".join(fbs)
+        ends = np.fromiter(map(len, fbs), np.int64, len(fbs)).cumsum()
         here = samples.location(rec.partition, rec.offset)
-        feedback_at: dict[bytes, bytes] = {}
-        out = []
-        sample = samples.sample
-        for k, label, where in joined:
-            at = feedback_at.get(where)
-            if at is None:
-                fpart, foff = where.split(b":")
-                at = feedback_at[where] = samples.location(int(fpart), int(foff))
-            block = cols.value(k)[PRED_HEAD.size :]
-            out.append(sample(cols.sample_id(k), version, block, label, int(labels[k]), float(confidence[k]), here, at))
-        return b"".join(out)
+        out = np.empty(len(cols.values) + len(cols.rids) + (64 + len(here)) * len(fbs), np.uint8)
+        errors_out = np.empty(len(fbs), np.float64)
+        size = scan.prediction_samples(
+            np.frombuffer(cols.rids, np.uint8),
+            cols.rid_at,
+            np.frombuffer(cols.values, np.uint8),
+            cols.val_at,
+            cols.labels,
+            cols.version,
+            np.frombuffer(here, np.uint8),
+            ks,
+            np.frombuffer(cat, np.uint8),
+            ends,
+            out,
+            errors_out,
+        )
+        if size < 0:
+            raise ValueError(f"Redis returned malformed parked feedback for {rec.topic}[{rec.partition}]@{rec.offset}")
+        return out[:size].tobytes(), errors_out.tolist()
 
     def _prepare_feedback(self, model: str, recs: list[tuple[InRecord, Feedbacks]]) -> Prepared:
         batches = [(source_id("f", rec.partition, rec.offset), cols.n, cols.ids, cols.labels_text) for rec, cols in recs]

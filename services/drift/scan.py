@@ -130,12 +130,12 @@ def _float_skip_array(buf, pos, end):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def scan_predictions(buf, start, partition, offset, version_out, keys, values, rid_at, labels, conf_bits, means, f32):  # pragma: no cover - compiled
+def scan_predictions(buf, start, partition, offset, version_out, keys, values, val_at, rid_at, labels, conf_bits, means, f32):  # pragma: no cover - compiled
     """Reads a `PredictionBatch` body and writes the join script's arguments.
 
     ``keys``: per item, two length bytes and the request id; ``values``: per item, two length
     bytes and ``P`` + packed head + the features as a one-block Avro array (what Redis keeps
-    for a waiting prediction). ``rid_at[i]``: start and end of item i's request id as an Avro
+    for a waiting prediction), ``val_at[i]`` where item i's entry starts. ``rid_at[i]``: start and end of item i's request id as an Avro
     string (length prefix included) in ``buf``, ready to copy into a sample. ``conf_bits`` is the
     uint32 view of the float32 confidences. ``f32`` is a 4-byte scratch array viewed as float32.
     Returns (status, items, model start, model end, keys length, values length).
@@ -234,6 +234,7 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, r
             conf_bits[n] = np.uint32(_get_le(buf, cpos, 4) & 0xFFFFFFFF)
             # the packed value: length, 'P', head, features block
             length_at = vp
+            val_at[n] = vp
             vp += 2
             values[vp] = 0x50  # 'P'
             vp += 1
@@ -405,4 +406,71 @@ def feedback_samples(buf, rid_at, labels, ks, blobs, blob_ends, here, out, error
             op += 1
         errors[j] = 0.0 if label == predicted else 1.0
         start = stop
+    return op
+
+
+@njit(cache=True, nogil=True)
+def _decimal(text, pos, end):  # pragma: no cover - compiled
+    """A decimal int ending at ':' or ``end``: (value, position after the ':'), -1 when malformed."""
+    sign = 1
+    if pos < end and text[pos] == 0x2D:
+        sign = -1
+        pos += 1
+    if pos >= end or text[pos] == 0x3A:
+        return np.int64(0), -1
+    v = np.int64(0)
+    while pos < end and text[pos] != 0x3A:
+        d = text[pos]
+        if d < 0x30 or d > 0x39:
+            return np.int64(0), -1
+        v = v * 10 + (d - 0x30)
+        pos += 1
+    return sign * v, pos + 1
+
+
+@njit(cache=True, nogil=True)
+def prediction_samples(buf, rid_at, values, val_at, labels, version, here, ks, fbs, fb_ends, out, errors):  # pragma: no cover - compiled
+    """`LabeledSample` items of a prediction record's joins (its feedback came first).
+
+    ``values``/``val_at``: the record's packed predictions (`scan_predictions`); ``ks[j]``: item
+    index of join j; ``fbs``: the parked feedback Redis returned (``label:partition:offset``),
+    concatenated, ``fb_ends`` their ends; ``here``: this record's partition and offset, encoded.
+    Returns the bytes written, or -1 when a feedback value is malformed.
+    """
+    op = 0
+    start = 0
+    for j in range(ks.shape[0]):
+        k = ks[j]
+        stop = fb_ends[j]
+        label, p = _decimal(fbs, start, stop)
+        if p < 0:
+            return -1
+        fpart, p = _decimal(fbs, p, stop)
+        if p < 0:
+            return -1
+        foff, p = _decimal(fbs, p, stop)
+        if p != stop + 1:
+            return -1
+        start = stop
+        for i in range(rid_at[k, 0], rid_at[k, 1]):
+            out[op] = buf[i]
+            op += 1
+        op = _put_long(out, op, version)
+        v = val_at[k]
+        size = np.int64(values[v]) | (np.int64(values[v + 1]) << 8)
+        for i in range(v + 3 + HEAD_LEN, v + 2 + size):
+            out[op] = values[i]
+            op += 1
+        predicted = labels[k]
+        op = _put_long(out, op, label)
+        op = _put_long(out, op, predicted)
+        for i in range(4):
+            out[op + i] = values[v + 3 + 24 + i]
+        op += 4
+        for i in range(here.shape[0]):
+            out[op] = here[i]
+            op += 1
+        op = _put_long(out, op, fpart)
+        op = _put_long(out, op, foff)
+        errors[j] = 0.0 if label == predicted else 1.0
     return op

@@ -206,3 +206,42 @@ def test_feedback_samples_are_fastavros_labeled_samples(n: int, n_features: int,
     assert errors.tolist() == [0.0 if d["label"] == d["predicted"] else 1.0 for d in dicts]
     bad = np.frombuffer(b"X" + blobs[0][1:], np.uint8)
     assert scan.feedback_samples(np.frombuffer(fb, np.uint8), cols.rid_at, cols.labels, np.array(joined[:1], np.int64), bad, np.array([len(bad)]), np.frombuffer(here, np.uint8), out, errors) == -1
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), n_features=st.integers(0, 20), seed=st.integers(0, 10**6), ppart=st.integers(0, 100), poff=st.integers(0, 2**45))
+def test_prediction_samples_are_fastavros_labeled_samples(n: int, n_features: int, seed: int, ppart: int, poff: int) -> None:
+    serde = default_serde()
+    rng = random.Random(seed)
+    batch = prediction_batch(rng, [f"rid-{i}" for i in range(n)], n_features, rng.randrange(0, 2**40))
+    cols = BatchReader(serde)._scan_predictions(serde.encode("PredictionBatch", batch), ppart, poff)
+    joined = sorted(rng.sample(range(n), rng.randrange(1, n + 1)))
+    feedback = [(rng.randrange(-3, 9), rng.randrange(0, 64), rng.randrange(0, 2**45)) for _ in joined]
+    fbs = [b"%d:%d:%d" % f for f in feedback]
+    cat = b"".join(fbs)
+    here = S.location(ppart, poff)
+    out = np.empty(len(cols.values) + len(cols.rids) + 100 * n, np.uint8)
+    errors = np.empty(len(joined))
+    args = (np.frombuffer(cols.rids, np.uint8), cols.rid_at, np.frombuffer(cols.values, np.uint8), cols.val_at, cols.labels, cols.version, np.frombuffer(here, np.uint8), np.array(joined, np.int64))
+    size = scan.prediction_samples(*args, np.frombuffer(cat, np.uint8), np.cumsum([len(f) for f in fbs]), out, errors)
+    encoder = S.SampleEncoder(serde)
+    items = batch["items"]
+    dicts = [
+        {
+            "sample_id": items[k]["request_id"],
+            "model_version": batch["version"],
+            "features": items[k]["features"],
+            "label": label,
+            "predicted": items[k]["label"],
+            "confidence": items[k]["confidence"],
+            "prediction_partition": ppart,
+            "prediction_offset": poff,
+            "feedback_partition": fpart,
+            "feedback_offset": foff,
+        }
+        for k, (label, fpart, foff) in zip(joined, feedback)
+    ]
+    assert encoder.batch_of("id", "m", 7, len(joined), out[:size].tobytes()) == encoder.generic("id", "m", 7, dicts)
+    assert errors.tolist() == [0.0 if d["label"] == d["predicted"] else 1.0 for d in dicts]
+    for bad in (b"1:2", b"x:1:2", b"1:2:3:4", b":1:2"):
+        assert scan.prediction_samples(*args[:7], np.array(joined[:1], np.int64), np.frombuffer(bad, np.uint8), np.array([len(bad)]), out, errors) == -1
