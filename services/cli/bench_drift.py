@@ -35,7 +35,8 @@ def drift(
         return
     typer.echo(
         f"{report['events']} events: drift {report['drift_eps']}/s, raw consumer {report['raw_consumer_eps']}/s, "
-        f"ratio {report['ratio']} (drift CPU {report['drift_cpu_us_per_event']} µs/event)"
+        f"ratio {report['ratio']} (drift CPU {report['drift_cpu_us_per_event']} µs/event); "
+        f"against a consumer reading with the service's own reader ({report['raw_scan_eps']}/s): {report['ratio_to_scan']}"
     )
 
 

@@ -34,11 +34,14 @@ prediction back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 from array import array
 from dataclasses import dataclass, field
 from typing import Any
+
+from services.drift.ordered import OrderedScript
 
 _log = logging.getLogger("modelci.drift.join")
 
@@ -300,25 +303,6 @@ class JoinResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-async def retrying(call: Any, first_wait_s: float = 0.1, max_wait_s: float = 5.0) -> Any:
-    """Runs ``call()`` until Redis answers: the scripts are idempotent per input record, so a
-    retry after a lost reply is safe, and an outage only pauses the agents (their records stay
-    unacknowledged) instead of failing them."""
-    import asyncio
-
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    wait = first_wait_s
-    while True:
-        try:
-            return await call()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            _log.warning("Redis unavailable (%s); retrying in %.1f s", exc, wait)
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, max_wait_s)
-
-
 class JoinStore:
     """Runs the join and sweep scripts for one Redis (async client with hiredis)."""
 
@@ -327,11 +311,45 @@ class JoinStore:
         self.prefix = prefix
         self.join_ttl_ms = int(join_ttl_s * 1000)
         self.dedupe_ttl_ms = int(dedupe_ttl_s * 1000)
-        self._join = redis.register_script(JOIN_SCRIPT)
+        self._ordered = OrderedScript(redis, JOIN_SCRIPT)
         self._sweep = redis.register_script(SWEEP_SCRIPT)
 
     def model_prefix(self, model: str) -> str:
         return f"{self.prefix}{{{model}}}:"
+
+    def send(
+        self,
+        mode: str,
+        model: str,
+        records: list[tuple[str, int, bytes, bytes]],
+        now_ms: int,
+        published: list[str] = (),  # type: ignore[assignment]
+    ) -> "asyncio.Future[JoinResult]":
+        """Sends the join of ``records`` now, after every call sent before; the future resolves
+        with its result. ``records``: ``(source_id, items, ids, values)`` each, ``ids`` from
+        `pack_ids` and ``values`` from `pack_prediction_values` (mode ``p``) or `pack_labels`
+        (mode ``f``). ``published`` lists sources whose samples the broker has acknowledged.
+        A lost connection is retried until Redis answers (`ordered.OrderedScript`)."""
+        args: list[Any] = [mode, now_ms, self.join_ttl_ms, self.dedupe_ttl_ms, self.model_prefix(model), len(published)]
+        args.extend(published)
+        args.append(len(records))
+        for record in records:
+            args.extend(record)
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[JoinResult] = loop.create_future()
+
+        def parse(reply: asyncio.Future[Any]) -> None:
+            if result.done():
+                return
+            if reply.exception() is not None:
+                result.set_exception(reply.exception())  # type: ignore[arg-type]
+                return
+            out, joined, parked, dupf, dupp, stored = reply.result()
+            records_out = [RecordJoins(out[k].decode(), out[k + 1]) for k in range(0, len(out), 2)]
+            result.set_result(JoinResult(records_out, joined, parked, dupf, dupp, stored))
+
+        self._ordered.call(args).add_done_callback(parse)
+        return result
 
     async def run(
         self,
@@ -341,19 +359,11 @@ class JoinStore:
         now_ms: int,
         published: list[str] = (),  # type: ignore[assignment]
     ) -> JoinResult:
-        """Joins the items of ``records``: ``(source_id, items, ids, values)`` each, ``ids``
-        from `pack_ids` and ``values`` from `pack_prediction_values` (mode ``p``) or
-        `pack_labels` (mode ``f``). ``published`` lists sources whose samples the broker has
-        acknowledged since the last call.
-        """
-        args: list[Any] = [mode, now_ms, self.join_ttl_ms, self.dedupe_ttl_ms, self.model_prefix(model), len(published)]
-        args.extend(published)
-        args.append(len(records))
-        for record in records:
-            args.extend(record)
-        out, joined, parked, dupf, dupp, stored = await retrying(lambda: self._join(args=args))
-        results = [RecordJoins(out[k].decode(), out[k + 1]) for k in range(0, len(out), 2)]
-        return JoinResult(results, joined, parked, dupf, dupp, stored)
+        """`send`, awaited."""
+        return await self.send(mode, model, records, now_ms, published)
+
+    async def close(self) -> None:
+        await self._ordered.close()
 
     async def sweep(self, model: str, now_ms: int, limit: int = 10000) -> int:
         """Counts (once) and forgets parked feedback whose deadline passed; returns how many."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 import logging
 import time
 from typing import Any
@@ -30,6 +31,7 @@ from services.common.events import DeadLetter
 from services.common.kafka import producer as kafka_producer
 from services.common.serde import AvroSerde, default_serde, encode_event
 from services.common.topics import CANDIDATES, DRIFT, FEEDBACK, PREDICTIONS, SAMPLES, UPDATES, dlq
+from services.drift import scan
 from services.drift.columns import BatchReader, Feedbacks, Predictions
 from services.drift.config import DetectorSpec, parse_specs
 from services.drift.decisions import Decisions
@@ -75,6 +77,7 @@ class DriftService(InputHandling, Decisions):
         self._first_record = False
         self._in_children: dict[tuple[str, bool], tuple[Any, Any, Any]] = {}
         self._last_step: Step | None = None
+        self._open_steps: deque[Step] = deque()
 
     def logical(self, topic: str) -> str:
         prefix = self.settings.kafka.topic_prefix
@@ -82,6 +85,7 @@ class DriftService(InputHandling, Decisions):
 
     # --- life cycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        scan.warm()
         self.redis = async_client(self.settings.redis)
         await self.redis.ping()
         self.joins = JoinStore(self.redis, self.settings.redis_prefix(), self.settings.join_ttl_s, self.settings.dedupe_ttl_s)
@@ -98,6 +102,7 @@ class DriftService(InputHandling, Decisions):
             if self._poller is not None:
                 await asyncio.gather(self._poller, return_exceptions=True)
             if self.redis is not None:
+                await self.joins.close()
                 await self.redis.aclose()
 
     # --- models ---------------------------------------------------------------------------------
@@ -204,11 +209,12 @@ class DriftService(InputHandling, Decisions):
     async def begin(self, topic: str, records: list[InRecord]) -> "Step":
         """First half of a step: decode, pack, and send the join scripts (not awaited).
 
-        Steps of both agents form one chain: each step's scripts are sent when the previous
-        step's have answered, and steps complete in that same order. So Redis runs the joins
-        in a known order and the detectors see the observations in exactly that order, while
-        decoding the next step overlaps with Redis running this one. At most two steps are
-        unfinished at a time.
+        Steps of both agents form one chain: their scripts go to Redis in the order the steps
+        began, on one connection (`ordered.OrderedScript`), and steps complete in that same
+        order. So Redis runs the joins in a known order and the detectors see the observations
+        in exactly that order, while Redis runs the scripts of earlier steps as the worker reads
+        the next records and finishes the previous step. At most ``steps_in_flight`` steps are
+        unfinished at a time (the agent waits before taking more).
         """
         loop = asyncio.get_running_loop()
         done = Completion(loop)
@@ -219,18 +225,12 @@ class DriftService(InputHandling, Decisions):
         except BaseException:
             done.seal()
             raise
-        # Take a place in the chain before waiting (no await between reading and writing it).
+        # Take a place in the chain and send the scripts, with no await in between: calls on the
+        # ordered connection run in Redis in the order they are sent.
         previous = self._last_step
         step = Step(topic, records, done, prepared, loop.create_future(), previous, loop.create_future())
         self._last_step = step
-        if previous is not None:
-            await asyncio.wait([previous.replied])
-            if previous.previous is not None:
-                await asyncio.wait([previous.previous.completed])
-                previous.previous = None  # completed: the chain needs no older link
-        calls = [
-            asyncio.ensure_future(self.joins.run(p.mode, p.model, p.batches, now_ms(), self._take_marks(p.model))) for p in prepared
-        ]
+        calls = [self.joins.send(p.mode, p.model, p.batches, now_ms(), self._take_marks(p.model)) for p in prepared]
         gathered = asyncio.gather(*calls)
 
         def replied(future: asyncio.Future[list[Any]]) -> None:
@@ -244,6 +244,9 @@ class DriftService(InputHandling, Decisions):
                 step.replied.set_result(future.result())
 
         gathered.add_done_callback(replied)
+        self._open_steps.append(step)
+        while len(self._open_steps) > self.settings.steps_in_flight:
+            await asyncio.wait([self._open_steps[0].completed])
         return step
 
     async def complete(self, step: "Step") -> asyncio.Future[None]:
@@ -255,6 +258,7 @@ class DriftService(InputHandling, Decisions):
             results = await step.replied
             if step.previous is not None:
                 await asyncio.wait([step.previous.completed])
+                step.previous = None  # completed: the chain needs no older link
             for prep, result in zip(step.prepared, results):
                 await finish(prep, result, step.done)
         except BaseException as exc:
@@ -266,6 +270,8 @@ class DriftService(InputHandling, Decisions):
             self._step_metrics(step.topic, step.records)
             if not step.completed.done():
                 step.completed.set_result(None)
+            while self._open_steps and self._open_steps[0].completed.done():
+                self._open_steps.popleft()
         return step.done.future
 
     async def handle_predictions(self, records: list[InRecord]) -> asyncio.Future[None]:

@@ -29,6 +29,9 @@ class DriftSettings(BaseSettings):
     """Kafka records an agent handles per step (each record is a batch of events)."""
     take_within_s: float = Field(0.05, gt=0)
     """Longest wait for ``take_max`` records before handling what has arrived."""
+    steps_in_flight: int = Field(4, ge=1)
+    """Steps (of both agents) whose join scripts may be on their way to Redis or unfinished at
+    once; the agents wait before taking more."""
     join_ttl_s: float = Field(3600.0, gt=0)
     """How long a prediction waits for its feedback (and early feedback for its prediction)."""
     dedupe_ttl_s: float = Field(86400.0, gt=0)

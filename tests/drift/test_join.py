@@ -134,3 +134,31 @@ def test_a_record_handled_by_the_earlier_layout_is_answered_from_its_joined_keys
         assert await store.stats("m") == {}
 
     run(redis_settings, body)
+
+
+def test_calls_sent_at_once_run_in_order_and_survive_a_lost_connection(redis_settings: RedisSettings, caplog: pytest.LogCaptureFixture) -> None:
+    """The join script's own connection: many calls in flight, answered in the order sent; when
+    the connection is killed mid-stream, the unanswered calls are sent again and each record is
+    joined once (a call that ran before the loss answers as a redelivery)."""
+
+    async def body(store: JoinStore) -> None:
+        rids = [f"q{i}" for i in range(4000)]
+        calls = [store.send("p", "m", [preds(0, j, rids[j * 100 : (j + 1) * 100])], 0) for j in range(40)]
+        killed = False
+        answers = []
+        for j in range(40):
+            calls.append(store.send("f", "m", [feedback(1, j, {rid: 2 for rid in rids[j * 100 : (j + 1) * 100]})], 0))
+            if j == 20 and not killed:
+                # every connection of the script's client name is the ordered one: kill it
+                killed = bool(await store.redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"))
+        for call in calls:
+            answers.append(await asyncio.wait_for(call, 30))
+        assert killed
+        feedback_answers = answers[40:]
+        # every feedback record joined its hundred predictions, first time or as a redelivery
+        assert [len(a.records[0].joins) for a in feedback_answers] == [100] * 40
+        assert await store.stats("m") == {"stored": 4000, "joined": 4000}
+
+    with caplog.at_level("WARNING", logger="modelci.drift.redis"):
+        run(redis_settings, body)
+    assert any("resent after reconnecting" in r.getMessage() for r in caplog.records)

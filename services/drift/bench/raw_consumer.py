@@ -1,8 +1,11 @@
 """The baseline of ``modelci bench drift``: a bare confluent-kafka consumer that only decodes.
 
-Run as its own process (``python -m services.drift.bench.raw_consumer``) so that it gets one
-core like the drift worker does. Tuned fairly: large prefetch (``queued.min.messages``), large
-fetches, no commits. Decoding uses the same serde as the drift service.
+Run as its own process (``python -m services.drift.bench.raw_consumer N [serde|scan]``) so that
+it gets one core like the drift worker does. Tuned fairly: large prefetch
+(``queued.min.messages``), large fetches, no commits. ``serde`` (the benchmark's baseline)
+decodes every record into its event with the project's serde, as any consumer of the topics
+does; ``scan`` reads them with the drift service's own compiled reader
+(`services.drift.columns.BatchReader`), which decodes only what the service needs.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from confluent_kafka import Consumer
 from services.common.serde import default_serde
 from services.common.settings import KafkaSettings
 from services.common.topics import FEEDBACK, PREDICTIONS
+from services.drift.columns import BatchReader
 
 
-def consume(kafka: KafkaSettings, expected_events: int, timeout_s: float = 300.0) -> dict:
+def consume(kafka: KafkaSettings, expected_events: int, timeout_s: float = 300.0, decoder: str = "serde") -> dict:
     serde = default_serde()
+    reader = BatchReader(serde)
     consumer = Consumer(
         kafka.confluent_config(
             **{
@@ -42,6 +47,8 @@ def consume(kafka: KafkaSettings, expected_events: int, timeout_s: float = 300.0
     cpu_first = cpu_last = 0.0
     deadline = time.monotonic() + timeout_s
     decode = serde.decode
+    if decoder == "scan":
+        read = {kafka.topic(PREDICTIONS): reader.predictions, kafka.topic(FEEDBACK): reader.feedback}
     try:
         while events < expected_events and time.monotonic() < deadline:
             batch = consumer.consume(1000, 0.5)
@@ -51,8 +58,10 @@ def consume(kafka: KafkaSettings, expected_events: int, timeout_s: float = 300.0
                 if first is None:
                     first = time.perf_counter()
                     cpu_first = time.process_time()
-                record = decode(topics[msg.topic()], msg.value())
-                events += len(record["items"])
+                if decoder == "scan":
+                    events += read[msg.topic()](msg.value(), msg.partition(), msg.offset()).n
+                else:
+                    events += len(decode(topics[msg.topic()], msg.value())["items"])
                 records += 1
             if batch:
                 last = time.perf_counter()
@@ -71,4 +80,4 @@ def consume(kafka: KafkaSettings, expected_events: int, timeout_s: float = 300.0
 
 if __name__ == "__main__":
     kafka = KafkaSettings()
-    print(json.dumps(consume(kafka, int(sys.argv[1]))))
+    print(json.dumps(consume(kafka, int(sys.argv[1]), decoder=sys.argv[2] if len(sys.argv) > 2 else "serde")))

@@ -4,7 +4,9 @@
    Kafka record (as the inference service and the client library publish them), feedback
    trailing its predictions by ``lag_batches`` batches.
 2. Run the bare consumer (`raw_consumer`, its own process pinned to one core) over them:
-   ``raw_consumer_eps``.
+   ``raw_consumer_eps`` decoding every event with the serde (the baseline of ``ratio``), and
+   ``raw_scan_eps`` reading them with the drift service's own compiled reader (``ratio_to_scan``:
+   the service against a consumer that decodes only what the service needs, the same way).
 3. Run one drift worker (``python -m services.drift``, its own process on the same core) over
    the same topics and read from its /metrics when it handled its first and its last record:
    ``drift_eps`` is 2N events over that time (joins, detectors, sample publication included).
@@ -88,6 +90,12 @@ def _metric(values: dict[str, float], name: str, **labels: str) -> float:
     return total
 
 
+def _mean(values: dict[str, float], histogram: str) -> float | None:
+    """Mean of a Prometheus histogram over all its label sets."""
+    count = _metric(values, histogram + "_count")
+    return round(_metric(values, histogram + "_sum") / count, 4) if count else None
+
+
 def run(
     events: int,
     batch: int = 100,
@@ -114,18 +122,21 @@ def run(
         publisher.flush(120)
         publish_s = time.perf_counter() - started
 
-        # The bare consumer.
-        raw = subprocess.run(
-            [sys.executable, "-m", "services.drift.bench.raw_consumer", str(2 * total)],
-            env=_env(ep.kafka, ep.redis, 0),
-            capture_output=True,
-            text=True,
-            preexec_fn=_pin(cpu),
-            timeout=timeout_s,
-        )
-        if raw.returncode != 0:
-            raise RuntimeError(f"raw consumer failed: {raw.stderr[-2000:]}")
-        raw_result = json.loads(raw.stdout.strip().splitlines()[-1])
+        # The bare consumer, decoding with the serde (the baseline), then with the service's reader.
+        raw_results = {}
+        for decoder in ("serde", "scan"):
+            raw = subprocess.run(
+                [sys.executable, "-m", "services.drift.bench.raw_consumer", str(2 * total), decoder],
+                env=_env(ep.kafka, ep.redis, 0),
+                capture_output=True,
+                text=True,
+                preexec_fn=_pin(cpu),
+                timeout=timeout_s,
+            )
+            if raw.returncode != 0:
+                raise RuntimeError(f"raw consumer ({decoder}) failed: {raw.stderr[-2000:]}")
+            raw_results[decoder] = json.loads(raw.stdout.strip().splitlines()[-1])
+        raw_result, scan_result = raw_results["serde"], raw_results["scan"]
 
         # The drift worker.
         port = free_port()
@@ -192,7 +203,12 @@ def run(
             "drift_cpu_us_per_event": round(cpu_per_event * 1e6, 2) if cpu_per_event else None,
             "raw_seconds": round(raw_result["seconds"], 3),
             "raw_cpu_us_per_event": round(raw_result["cpu_us_per_event"], 2),
+            "raw_scan_eps": round(scan_result["eps"]),
+            "raw_scan_cpu_us_per_event": round(scan_result["cpu_us_per_event"], 2),
+            "ratio_to_scan": round(drift_eps / scan_result["eps"], 3) if scan_result["eps"] else 0.0,
             "cpu_ratio": round(raw_result["cpu_us_per_event"] / (cpu_per_event * 1e6), 3) if cpu_per_event else None,
+            "records_per_step": _mean(values, "modelci_drift_take_records"),
+            "step_seconds": _mean(values, "modelci_drift_step_seconds"),
             "publish_seconds": round(publish_s, 3),
             "broker": ep.broker,
             "cpu": cpu,
