@@ -483,6 +483,7 @@ def warm() -> None:
     from services.common.serde import default_serde, encode_event
     from services.drift.columns import BatchReader
     from services.drift.detectors.adwin import ADWIN
+    from services.drift.detectors.river_wrap import PageHinkley
 
     default = default_serde()
     reader = BatchReader(default)
@@ -502,6 +503,7 @@ def warm() -> None:
     detector = ADWIN()
     detector.update_many([0.0, 1.0])
     detector.update(0.5)
+    PageHinkley().update_many([0.0, 1.0])
 
 
 if __name__ == "__main__":

@@ -211,3 +211,24 @@ def test_adwin_update_many_takes_arrays_and_keeps_the_state_of_a_drift_at_the_la
     many = ADWIN()
     assert [i for i, _ in many.update_many(np.array(values))] == expected
     assert many.drift_detected == (expected[-1] == len(values) - 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_page_hinkley_batches_fire_where_rivers_page_hinkley_fires(seed: int) -> None:
+    """The compiled update_many, fed batches of random sizes, against River's own update."""
+    from services.drift.detectors.river_wrap import PageHinkley
+
+    rng = random.Random(seed)
+    values = [rng.gauss(0, 1) + (3 if i > 3000 else 0) - (4 if i > 6000 else 0) for i in range(9000)]
+    ours, rivers = PageHinkley(threshold=20.0), river_drift.PageHinkley(threshold=20.0)
+    fired, i = [], 0
+    while i < len(values):
+        k = rng.randrange(1, 300)
+        fired += [i + j for j, _ in ours.update_many(values[i : i + k])]
+        i += k
+    expected = []
+    for j, x in enumerate(values):
+        rivers.update(x)
+        if rivers.drift_detected:
+            expected.append(j)
+    assert fired == expected and len(expected) > 5

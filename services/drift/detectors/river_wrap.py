@@ -16,6 +16,8 @@ import collections
 import math
 from typing import Any, ClassVar
 
+import numpy as np
+from numba import njit
 from river import drift as river_drift
 from river import stats as river_stats
 
@@ -112,46 +114,42 @@ class PageHinkley(RiverDetector):
     }
 
     def update_many(self, values: list[float]) -> list[tuple[int, dict[str, float]]]:
-        """River's `PageHinkley.update` over a list with its state in locals; same arithmetic."""
+        """River's `PageHinkley.update` over a batch, compiled (`_page_hinkley`); same arithmetic
+        in the same order, River's object updated at each drift and at the end."""
         r = self._river
         fired: list[tuple[int, dict[str, float]]] = []
-        alpha, delta, threshold, min_n = r.alpha, r.delta, r.threshold, r.min_instances
-        up = r.mode in ("up", "both")
-        down = r.mode in ("down", "both")
         if r._drift_detected:
             r._reset()
+        n = len(values)
+        if not n:
+            r._drift_detected = self._drift_detected = False
+            return fired
         mean = r._x_mean
-        n, m = mean.n, mean._mean
-        s_inc, s_dec, min_inc, max_dec = r._sum_increase, r._sum_decrease, r._min_increase, r._max_decrease
+        state = np.array([mean.n, mean._mean, r._sum_increase, r._sum_decrease, r._min_increase, r._max_decrease], np.float64)
+        params = np.array([r.alpha, r.delta, r.threshold, r.min_instances, r.mode in ("up", "both"), r.mode in ("down", "both")], np.float64)
+        xs = np.asarray(values, np.float64)
+        start = 0
         drift = False
-        last = len(values) - 1
-        for i, x in enumerate(values):
-            if drift:
-                n, m, s_inc, s_dec, min_inc, max_dec = 0.0, 0.0, 0.0, 0.0, math.inf, -1
-                drift = False
-            n += 1.0
-            m += (1.0 / n) * (x - m)
-            dev = x - m
-            s_inc = alpha * s_inc + dev - delta
-            s_dec = alpha * s_dec + dev + delta
-            if s_inc < min_inc:
-                min_inc = s_inc
-            if s_dec > max_dec:
-                max_dec = s_dec
-            if n >= min_n:
-                drift = (up and s_inc - min_inc > threshold) or (down and max_dec - s_dec > threshold)
-                if drift:
-                    mean.n, mean._mean = n, m
-                    r._sum_increase, r._sum_decrease, r._min_increase, r._max_decrease = s_inc, s_dec, min_inc, max_dec
-                    fired.append((i, self.statistics()))
-                    if i < last:
-                        # River starts afresh (a new Mean) at the update after a drift.
-                        r._x_mean = mean = type(mean)()
-        mean.n, mean._mean = n, m
-        r._sum_increase, r._sum_decrease, r._min_increase, r._max_decrease = s_inc, s_dec, min_inc, max_dec
-        r._drift_detected = drift
-        self._drift_detected = drift
+        while True:
+            at = _page_hinkley(xs, start, state, params)
+            self._put(mean, state)
+            if at < 0:
+                break
+            fired.append((at, self.statistics()))
+            if at == n - 1:
+                drift = True
+                break
+            # River starts afresh (a new Mean) at the update after a drift.
+            r._x_mean = mean = type(mean)()
+            state[:] = (0.0, 0.0, 0.0, 0.0, math.inf, -1.0)
+            start = at + 1
+        r._drift_detected = self._drift_detected = drift
         return fired
+
+    def _put(self, mean: Any, state: np.ndarray) -> None:
+        r = self._river
+        mean.n, mean._mean = float(state[0]), float(state[1])
+        r._sum_increase, r._sum_decrease, r._min_increase, r._max_decrease = (float(v) for v in state[2:])
 
     def statistics(self) -> dict[str, float]:
         r = self._river
@@ -215,3 +213,31 @@ class HDDMA(RiverDetector):
     def statistics(self) -> dict[str, float]:
         r = self._river
         return {"error_rate": float(r._z.get()), "observations": float(r._z.n), "min_error_rate": float(r._x_min.get())}
+
+
+@njit(cache=True, nogil=True)
+def _page_hinkley(xs, start, state, params):  # pragma: no cover - compiled
+    """River's PageHinkley updates from ``xs[start]`` until a drift: its index, or -1.
+
+    ``state``: n, mean, sum_increase, sum_decrease, min_increase, max_decrease (updated in
+    place); ``params``: alpha, delta, threshold, min_instances, up, down."""
+    n, m, s_inc, s_dec, min_inc, max_dec = state[0], state[1], state[2], state[3], state[4], state[5]
+    alpha, delta, threshold, min_n = params[0], params[1], params[2], params[3]
+    up, down = params[4] != 0.0, params[5] != 0.0
+    at = -1
+    for i in range(start, xs.shape[0]):
+        x = xs[i]
+        n += 1.0
+        m += (1.0 / n) * (x - m)
+        dev = x - m
+        s_inc = alpha * s_inc + dev - delta
+        s_dec = alpha * s_dec + dev + delta
+        if s_inc < min_inc:
+            min_inc = s_inc
+        if s_dec > max_dec:
+            max_dec = s_dec
+        if n >= min_n and ((up and s_inc - min_inc > threshold) or (down and max_dec - s_dec > threshold)):
+            at = i
+            break
+    state[0], state[1], state[2], state[3], state[4], state[5] = n, m, s_inc, s_dec, min_inc, max_dec
+    return at
