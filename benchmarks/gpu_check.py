@@ -43,7 +43,10 @@ Parts:
    trainer's stream is only "low" next to a stream created with a higher one. ``idle_end`` repeats
    ``idle`` last; the ratios' idle reference is the lower of the two (GPU clocks may differ). Done for the demo's served MLP (64 -> 64 -> 64 -> 10) and for a wide
    variant (hidden ``--wide``, 8192 on CUDA) in case the small one is too tiny to load an H200.
-   p99 ratios to idle per batch size.
+   p99 ratios to idle per batch size. The six trainer processes start together before the first
+   phase (at most ``--worker-start-s`` seconds, polled; one that fails is started once more, alone);
+   each one's stdout/stderr go to ``OUT/trainer-MODE-hHIDDEN.log`` and, for one that is not ready,
+   its error, exit code and log tail go to ``interference.trainer_processes``.
 
 Packages this imports that the GPU machine (Python 3.12, torch 2.11, numpy, scipy, scikit-learn,
 pandas, narwhals, matplotlib, psutil, httpx, tensorboard, torchvision, torchmetrics there) lacks,
@@ -69,6 +72,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import io
 import json
 import math
@@ -91,11 +98,38 @@ if str(REPO) not in sys.path:
 STUBBED: list[str] = []
 
 
+class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves an empty module for each name in ``names`` through the import system, so that the
+    stand-in has a real ``__spec__`` (``importlib.util.find_spec`` raises ``ValueError`` for a
+    module in ``sys.modules`` whose ``__spec__`` is None: accelerate's ``is_wandb_available`` does
+    that, imported on the GPU machine through avalanche -> torchmetrics -> transformers). No
+    distribution metadata goes with it, so ``importlib.metadata`` checks (accelerate's) still see
+    the package as absent."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def find_spec(self, name, path=None, target=None):
+        if name in self.names:
+            return importlib.machinery.ModuleSpec(name, self, origin="stub (benchmarks/gpu_check.py)")
+        return None
+
+    def create_module(self, spec):
+        return None  # the default: an empty module
+
+    def exec_module(self, module) -> None:
+        module.__dict__.setdefault("__stub__", True)
+
+
+_STUB_FINDER = _StubFinder()
+
+
 def _stub_optional_imports() -> None:
     """Avalanche 0.6.0 imports wandb (W&B confusion matrices) and GPUtil (GPU-usage metric) at
     module level; neither is used here. GPUtil does ``from distutils import spawn``, which Python
     3.12 lacks: importing setuptools first installs its ``distutils`` shim. Whatever still fails
-    to import is replaced by an empty module."""
+    to import is served as an empty module by `_StubFinder` (first on ``sys.meta_path``, for
+    those names only)."""
     try:
         import distutils  # noqa: F401
     except ImportError:
@@ -103,9 +137,14 @@ def _stub_optional_imports() -> None:
             import setuptools  # noqa: F401  (its _distutils_hack provides `distutils`)
     for name in ("wandb", "GPUtil"):
         try:
-            __import__(name)
+            importlib.import_module(name)
         except Exception:
-            sys.modules[name] = types.ModuleType(name)
+            for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+                del sys.modules[mod]  # a half-imported real package must not shadow the stand-in
+            _STUB_FINDER.names.add(name)
+            if _STUB_FINDER not in sys.meta_path:
+                sys.meta_path.insert(0, _STUB_FINDER)
+            importlib.import_module(name)
             STUBBED.append(name)
 
 
@@ -513,12 +552,25 @@ def training_loop(mode: str, hidden: int, device_name: str, url: str, samples: i
         )
     except BaseException as exc:  # recorded, and the parent is not left waiting
         out.update(_error(exc))
-        ready.set()
+        out["failed_before_ready"] = not ready.is_set()
     report(out)
+    ready.set()  # after the report: a parent that sees `ready` can tell a failure from `failed`
 
 
-def _process_worker(mode, hidden, device_name, url, samples, ready, go, stop, queue) -> None:
-    training_loop(mode, hidden, device_name, url, samples, ready, go, stop, queue.put, in_thread=False)
+def _process_worker(mode, hidden, device_name, url, samples, ready, go, stop, queue, failed) -> None:
+    out: dict[str, Any] = {}
+
+    def report(o: dict[str, Any]) -> None:
+        if "error" in o:
+            failed.set()  # before `ready` (set after the report)
+        queue.put(o)
+
+    try:
+        training_loop(mode, hidden, device_name, url, samples, ready, go, stop, report, in_thread=False)
+    except BaseException as exc:  # noqa: BLE001  (anything training_loop itself let through)
+        out.update(_error(exc))
+        report(out)
+        ready.set()
 
 
 class Served:
@@ -624,7 +676,10 @@ def part_interference(args, device: torch.device, artifact: bytes | None, rep: R
         "trainer": "replay, epochs 1, batch 32 (+64 from memory), lr 0.01, 3000 digits per update, update after update",
         "note": "process phases: separate CUDA contexts, time-sliced by the driver, so stream priority cannot act across them; "
         "thread phases: same context (stream priority can act) but the training thread shares the GIL with serving; "
-        "thread_on_hp_serving: as thread_on, with serving on the highest-priority stream (not what the project does)",
+        "thread_on (and thread_on_hp_serving) run the on_priority settings (trainer.mode says so); "
+        "thread_on_hp_serving: as thread_on, with serving on the highest-priority stream (not what the project does); "
+        "trainer_processes: how each trainer process started (its output is in OUT/trainer-MODE-hHIDDEN.log); "
+        "a phase whose trainer failed or took no step is left out of ratios_to_idle (see ratios_left_out)",
         "models": {},
     }
     rep.doc["interference"] = res
@@ -635,23 +690,36 @@ def part_interference(args, device: torch.device, artifact: bytes | None, rep: R
     proc_modes = ["off", "on", "on_priority"]
     ctx = mp.get_context("spawn")
     workers: dict[tuple[str, int], dict[str, Any]] = {}
+    res["trainer_processes"] = status = {}
     try:
         # Start every trainer process now (imports, CUDA context, warm-up) so that none of that
-        # falls inside a measured phase; each waits for its `go`.
+        # falls inside a measured phase; each waits for its `go`. Each child's stdout/stderr go
+        # to OUT/trainer-MODE-hHIDDEN.log (its tail lands in the JSON if it fails).
         t0 = time.perf_counter()
         for _label, hidden in widths:
             for mode in proc_modes:
-                w = {"ready": ctx.Event(), "go": ctx.Event(), "stop": ctx.Event(), "queue": ctx.Queue()}
-                w["proc"] = ctx.Process(
-                    target=_process_worker,
-                    args=(mode, hidden, str(device), url, args.train_samples, w["ready"], w["go"], w["stop"], w["queue"]),
-                    daemon=True,
-                )
-                w["proc"].start()
-                workers[(mode, hidden)] = w
-        for w in workers.values():
-            w["ready"].wait(timeout=max(1.0, deadline - time.monotonic()))
+                workers[(mode, hidden)] = _start_worker(ctx, mode, hidden, device, url, args, rep.out)
+        start_deadline = time.monotonic() + min(args.worker_start_s, max(1.0, deadline - time.monotonic()))
+        _await_workers(workers, start_deadline)
+        # A worker that failed is started once more, alone (a start-up race, e.g. of several CUDA
+        # contexts at once, would not repeat); one that is merely slow keeps its time.
+        # If a second attempt fails as the first did, the failure is taken as deterministic and
+        # the other failed workers are not retried.
+        for key, w in list(workers.items()):
+            if w["state"] == "failed" and time.monotonic() < start_deadline - 5:
+                w["proc"].join(timeout=2)
+                first = _worker_status(w)
+                workers[key] = w2 = _start_worker(ctx, key[0], key[1], device, url, args, rep.out)
+                w2["attempts"], w2["first_attempt"] = 2, first
+                _await_workers({key: w2}, start_deadline)
+                again = _worker_status(w2)
+                if again["state"] == "failed" and (again.get("error"), again.get("exitcode")) == (first.get("error"), first.get("exitcode")):
+                    break
         res["worker_start_seconds"] = time.perf_counter() - t0
+        res["worker_start_budget_seconds"] = args.worker_start_s
+        res["workers_ready"] = sum(w["state"] == "ready" for w in workers.values())
+        for (mode, hidden), w in workers.items():
+            status[f"{mode}@{hidden}"] = _worker_status(w)
         rep.save()
 
         for label, hidden in widths:
@@ -681,15 +749,105 @@ def part_interference(args, device: torch.device, artifact: bytes | None, rep: R
             _ratios(m)
             rep.save()
     finally:
-        for w in workers.values():
+        for (mode, hidden), w in workers.items():
+            st = status.setdefault(f"{mode}@{hidden}", {})
+            if st.get("state") is not None and _update_worker(w) != st["state"]:
+                st["state_later"] = w["state"]  # e.g. a slow start that was ready by its phase
             w["stop"].set()
             w["go"].set()
-        for w in workers.values():
-            w["proc"].join(timeout=5)
+        end = time.monotonic() + 5
+        for (mode, hidden), w in workers.items():
+            w["proc"].join(timeout=max(0.1, end - time.monotonic()))
+            st = status[f"{mode}@{hidden}"]
             if w["proc"].is_alive():
                 w["proc"].kill()
+                w["proc"].join(timeout=2)
+                st["killed_at_end"] = True
+            st["exitcode"] = w["proc"].exitcode  # final, for the record
         server.shutdown()
     return res
+
+
+def _start_worker(ctx, mode: str, hidden: int, device: torch.device, url: str, args, out_dir: Path) -> dict[str, Any]:
+    """Starts one trainer process with its stdout/stderr in a file (fds 1 and 2 pointed at it
+    while the child is spawned: the child inherits them, so start-up crashes land there too)."""
+    w: dict[str, Any] = {
+        "ready": ctx.Event(), "go": ctx.Event(), "stop": ctx.Event(), "failed": ctx.Event(), "queue": ctx.Queue(),
+        "log": out_dir / f"trainer-{mode}-h{hidden}.log", "attempts": 1, "state": "starting", "report": None,
+    }
+    w["proc"] = ctx.Process(
+        target=_process_worker,
+        args=(mode, hidden, str(device), url, args.train_samples, w["ready"], w["go"], w["stop"], w["queue"], w["failed"]),
+        daemon=True,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(w["log"], "ab") as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
+            w["t0"] = time.monotonic()
+            w["proc"].start()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+    return w
+
+
+def _await_workers(workers: dict[Any, dict[str, Any]], deadline: float) -> None:
+    """Polls until every worker is ready, failed or dead, or until ``deadline``."""
+    pending = [w for w in workers.values() if w["state"] == "starting"]
+    while pending:
+        for w in list(pending):
+            _update_worker(w)
+            if w["state"] != "starting":
+                pending.remove(w)
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+
+
+def _update_worker(w: dict[str, Any]) -> str:
+    if w["state"] != "starting":
+        return w["state"]
+    alive = w["proc"].is_alive()
+    if w["failed"].is_set() or (not alive and not w["ready"].is_set()):
+        w["state"] = "failed"
+    elif w["ready"].is_set():
+        w["state"] = "ready" if alive else "failed"
+    if w["state"] != "starting":
+        w["start_seconds"] = time.monotonic() - w["t0"]
+    if w["state"] == "failed" and w["report"] is None:
+        with contextlib.suppress(Exception):  # a report is on its way only when `failed` is set
+            w["report"] = w["queue"].get(timeout=5 if w["failed"].is_set() else 0.2)
+    return w["state"]
+
+
+def _log_tail(path: Path, n: int = 2500) -> str | None:
+    with contextlib.suppress(OSError):
+        data = path.read_bytes()
+        return data[-n:].decode("utf-8", "replace") if data else None
+    return None
+
+
+def _worker_status(w: dict[str, Any]) -> dict[str, Any]:
+    _update_worker(w)
+    st: dict[str, Any] = {"state": w["state"], "attempts": w["attempts"], "start_seconds": w.get("start_seconds"), "log": w["log"].name}
+    if w["state"] == "starting":
+        st["waited_seconds"] = time.monotonic() - w["t0"]
+    if w["state"] != "ready":
+        st["alive"] = w["proc"].is_alive()
+        st["exitcode"] = w["proc"].exitcode
+        if w["report"] is not None:
+            st["error"] = w["report"].get("error")
+            st["traceback"] = w["report"].get("traceback")
+        st["log_tail"] = _log_tail(w["log"])
+    if "first_attempt" in w:
+        st["first_attempt"] = w["first_attempt"]
+    return st
 
 
 def _phase(phase: str, hidden: int, served: Served, counters: ServingCounters, device: torch.device, url: str, args, workers) -> dict[str, Any]:
@@ -698,10 +856,12 @@ def _phase(phase: str, hidden: int, served: Served, counters: ServingCounters, d
     thread = None
     if phase in ("off", "on", "on_priority"):
         trainer = workers[(phase, hidden)]
-        if not trainer["ready"].is_set() or not trainer["proc"].is_alive():
-            with contextlib.suppress(Exception):
-                out["trainer"] = trainer["queue"].get(timeout=1)
-            raise RuntimeError(f"trainer process for {phase} is not ready")
+        if _update_worker(trainer) != "ready" or not trainer["proc"].is_alive():
+            st = _worker_status(trainer)
+            why = st.get("error") or (
+                f"not ready after {st.get('waited_seconds', 0):.1f} s" if st["state"] == "starting" else f"exited with code {st.get('exitcode')}"
+            )
+            return {"error": f"trainer process for {phase} (hidden {hidden}) {st['state']}: {why}", "trainer_process": st}
         trainer["go"].set()
     elif phase.startswith("thread_"):
         if phase == "thread_on_hp_serving":
@@ -725,6 +885,9 @@ def _phase(phase: str, hidden: int, served: Served, counters: ServingCounters, d
         go.set()
     if not phase.startswith("idle"):
         time.sleep(args.ramp)  # training under way before the first request
+    starting = [f"{m}@{h}" for (m, h), w in workers.items() if _update_worker(w) == "starting"]
+    if starting:  # trainer processes still importing / creating their CUDA context: load beside serving
+        out["trainer_processes_still_starting"] = starting
     try:
         with _GpuUtil(device) as util:
             for bs in BATCH_SIZES:
@@ -735,8 +898,10 @@ def _phase(phase: str, hidden: int, served: Served, counters: ServingCounters, d
         served.stream = None
         if trainer is not None:
             trainer["stop"].set()
-            with contextlib.suppress(Exception):
+            try:
                 out["trainer"] = trainer["queue"].get(timeout=60)
+            except Exception:
+                out["trainer"] = {"error": "trainer process did not report", "exitcode": trainer["proc"].exitcode, "log_tail": _log_tail(trainer["log"])}
             trainer["proc"].join(timeout=10)
         if thread is not None:
             stop.set()
@@ -756,8 +921,15 @@ def _ratios(m: dict[str, Any]) -> None:
         got = [i[f"batch{bs}"] for i in idles if f"batch{bs}" in i]
         if got:
             ref[f"batch{bs}"] = {k: float(min(g[k] for g in got)) for k in ("service_p50_ms", "service_p99_ms", "sched_p99_ms")}
+    left_out: dict[str, str] = {}
     for phase, figures in m["phases"].items():
         if phase.startswith("idle"):
+            continue
+        tr = figures.get("trainer")
+        if any(f"batch{bs}" in figures for bs in BATCH_SIZES) and (not isinstance(tr, dict) or "error" in tr or not tr.get("steps")):
+            # serving was measured, but no trainer ran (or it failed): not an interference figure
+            left_out[phase] = (tr or {}).get("error") if isinstance(tr, dict) else "no trainer report"
+            left_out[phase] = left_out[phase] or "the trainer took no step"
             continue
         for bs in BATCH_SIZES:
             a, b = ref.get(f"batch{bs}"), figures.get(f"batch{bs}")
@@ -767,6 +939,8 @@ def _ratios(m: dict[str, Any]) -> None:
                 ratios[f"{phase}_batch{bs}_sched_p99"] = b["sched_p99_ms"] / a["sched_p99_ms"]
     m["idle_reference"] = ref
     m["ratios_to_idle"] = ratios
+    if left_out:
+        m["ratios_left_out"] = left_out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -786,6 +960,8 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     s["trainer_path"] = {k: tp.get(k) for k in ("error", "param_device", "stream_priority_inside", "low_priority_stream_used", "thread_scheduler", "fit_seconds_mean", "export_max_abs_diff") if k in tp}
     inter = doc.get("interference", {})
     s["interference_error"] = inter.get("error")
+    s["trainer_processes"] = {k: v.get("state") for k, v in inter.get("trainer_processes", {}).items()} or None
+    s["worker_start_seconds"] = inter.get("worker_start_seconds")
     s["p99_ratios_to_idle"] = {}
     for label, m in inter.get("models", {}).items():
         ph = m.get("phases", {})
@@ -794,6 +970,10 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             **{k: v for k, v in m.get("ratios_to_idle", {}).items() if k.endswith("_p99") and "sched" not in k},
             "trainer_steps_per_s": {p: f.get("trainer", {}).get("steps_per_s") for p, f in m.get("phases", {}).items() if isinstance(f, dict) and "trainer" in f},
             "errors": {p: f["error"] for p, f in m.get("phases", {}).items() if isinstance(f, dict) and "error" in f} or None,
+            "trainer_errors": {
+                p: f["trainer"]["error"] for p, f in m.get("phases", {}).items() if isinstance(f, dict) and isinstance(f.get("trainer"), dict) and "error" in f["trainer"]
+            } or None,
+            "skipped": [p for p, f in m.get("phases", {}).items() if isinstance(f, dict) and "skipped" in f] or None,
         }
     s["total_seconds"] = doc.get("total_seconds")
     return _r({k: v for k, v in s.items() if v not in (None, {}, [])})
@@ -815,7 +995,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wide", type=int, default=None, help="hidden width of the wide variant (8192 on CUDA, 512 on CPU)")
     p.add_argument("--train-samples", type=int, default=3000)
     p.add_argument("--ramp", type=float, default=0.5, help="seconds of training before serving is measured")
-    p.add_argument("--budget-s", type=float, default=210.0, help="soft limit: later phases are skipped past it")
+    p.add_argument("--budget-s", type=float, default=245.0, help="soft limit: later phases are skipped past it")
+    p.add_argument("--worker-start-s", type=float, default=90.0, help="most seconds to wait for the trainer processes to be ready")
     p.add_argument("--skip", default="", help="comma list of parts to skip: strategies,trainer_path,interference")
     args = p.parse_args(argv)
 
