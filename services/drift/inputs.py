@@ -63,7 +63,7 @@ class InputHandling:
 
     def _prepare_predictions(self, model: str, recs: list[tuple[InRecord, Predictions]]) -> Prepared:
         batches = [(source_id("p", rec.partition, rec.offset), cols.n, cols.ids, cols.values) for rec, cols in recs]
-        return Prepared(model, "p", recs, batches, [])
+        return Prepared(model, "p", recs, batches)
 
     async def _finish_predictions(self, prep: Prepared, result: JoinResult, done: Completion) -> None:
         model, recs = prep.model, prep.recs
@@ -99,7 +99,7 @@ class InputHandling:
                 self._publish_samples(state, rec, "p", count, encoded, done)
             await self._after_record(state, firings, done)
             if i % 4 == 3:
-                # Let the loop send the next step's script as soon as Redis answered the last one.
+                # Let the loop serve Redis replies and Kafka fetches meanwhile.
                 await asyncio.sleep(0)
 
     def _samples_of_predictions(self, rec: InRecord, cols: Predictions, rj: Any) -> tuple[bytes | list[Any], list[float]]:
@@ -139,7 +139,7 @@ class InputHandling:
 
     def _prepare_feedback(self, model: str, recs: list[tuple[InRecord, Feedbacks]]) -> Prepared:
         batches = [(source_id("f", rec.partition, rec.offset), cols.n, cols.ids, cols.labels_text) for rec, cols in recs]
-        return Prepared(model, "f", recs, batches, [])
+        return Prepared(model, "f", recs, batches)
 
     async def _finish_feedback(self, prep: Prepared, result: JoinResult, done: Completion) -> None:
         model, recs = prep.model, prep.recs

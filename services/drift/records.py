@@ -31,7 +31,6 @@ class Prepared:
     recs: list[tuple[InRecord, Any]]
     """(record, its `columns.Predictions` or `columns.Feedbacks`)"""
     batches: list[tuple[str, int, bytes, bytes]]
-    extra: list[Any]
 
 
 @dataclass(slots=True)
