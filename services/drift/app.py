@@ -23,6 +23,7 @@ from faust.types import TP
 from services.common.settings import KafkaSettings
 from services.common.topics import CANDIDATES, FEEDBACK, PREDICTIONS
 from services.drift import transport
+from services.drift.alignment import Alignment
 from services.drift.metrics import DriftMetrics
 from services.drift.service import DriftService, InRecord
 from services.drift.settings import DriftSettings
@@ -52,11 +53,29 @@ def faust_credentials(kafka: KafkaSettings) -> Any:
 class Runtime:
     """What the agents share: the service (started once, lazily) and the acknowledgement tasks."""
 
-    def __init__(self, app: faust.App, service: DriftService) -> None:
+    def __init__(self, app: faust.App, service: DriftService, predictions_topic: str, align_max_wait_s: float) -> None:
         self.app = app
         self.service = service
         self._started: asyncio.Future[None] | None = None
         self.processed: dict[TP, int] = {}
+        self.predictions_topic = predictions_topic
+        self.alignment = Alignment(align_max_wait_s)
+        self.begun: dict[int, int] = {}
+        """Predictions partition -> offset of the last record handed to the service."""
+
+    def predictions_begun(self, records: list[InRecord]) -> None:
+        for rec in records:
+            if rec.offset > self.begun.get(rec.partition, -1):
+                self.begun[rec.partition] = rec.offset
+        self.alignment.predictions_begun(records)
+
+    def predictions_caught_up(self, partition: int) -> bool:
+        """True when every predictions record of ``partition`` the broker has was handed over."""
+        try:
+            highwater = self.app.consumer.highwater(TP(self.predictions_topic, partition))
+        except Exception:  # consumer not started or rebalancing
+            return False
+        return highwater is not None and self.begun.get(partition, -1) + 1 >= highwater
 
     async def ready(self) -> DriftService:
         if self._started is None:
@@ -68,7 +87,7 @@ class Runtime:
         out = []
         for event in events:
             msg = event.message
-            out.append(InRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value))
+            out.append(InRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp))
         return out
 
     def ack_when(self, stream: Any, events: list[Any], durable: Awaitable[None]) -> None:
@@ -130,7 +149,7 @@ def create_app(settings: DriftSettings, metrics: DriftMetrics | None = None, ser
         datadir=settings.datadir or None,
         autodiscover=False,
     )
-    runtime = Runtime(app, service)
+    runtime = Runtime(app, service, kafka.topic(PREDICTIONS), settings.align_max_wait_s)
     app.drift_runtime = runtime  # type: ignore[attr-defined]
 
     def raw_topic(logical: str) -> faust.TopicT:
@@ -156,8 +175,14 @@ def create_app(settings: DriftSettings, metrics: DriftMetrics | None = None, ser
                 # Pipelined: the join script of this step runs in Redis while the agent takes
                 # and decodes the next step; the rest of the step completes in the background,
                 # in order, and its records are acknowledged when its effects are durable.
+                if logical == FEEDBACK:
+                    held = await runtime.alignment.wait(records, runtime.predictions_caught_up)
+                    if held:
+                        metrics.feedback_held.inc(held)
                 started = loop.time()
                 step = await service.begin(logical, records)
+                if logical == PREDICTIONS:
+                    runtime.predictions_begun(records)
                 runtime.complete(stream, events, step, step_seconds, started)
 
         consume.__name__ = consume.__qualname__ = f"drift_{logical.replace('.', '_')}"

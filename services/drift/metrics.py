@@ -70,6 +70,11 @@ class DriftMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        self.feedback_held = Counter(
+            "modelci_drift_feedback_held_seconds_total",
+            "Seconds feedback steps waited for the predictions agent to reach their time (alignment).",
+            registry=r,
+        )
         self.first_record_time = Gauge(
             "modelci_drift_first_record_timestamp_seconds", "Unix time this process handled its first record.", registry=r
         )

@@ -20,6 +20,8 @@ class InRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: float = 0.0
+    """Kafka record timestamp, seconds (only orders work: `alignment.Alignment`)."""
 
 
 @dataclass(slots=True)

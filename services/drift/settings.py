@@ -29,6 +29,9 @@ class DriftSettings(BaseSettings):
     """Kafka records an agent handles per step (each record is a batch of events)."""
     take_within_s: float = Field(0.05, gt=0)
     """Longest wait for ``take_max`` records before handling what has arrived."""
+    align_max_wait_s: float = Field(1.0, ge=0)
+    """Longest a feedback step waits for the predictions agent to reach its records' time (so
+    that feedback meets its prediction already stored, the cheaper order for Redis); 0: never."""
     steps_in_flight: int = Field(4, ge=1)
     """Steps (of both agents) whose join scripts may be on their way to Redis or unfinished at
     once; the agents wait before taking more."""

@@ -178,6 +178,7 @@ def run(
                     _metric(values, "modelci_drift_last_record_timestamp_seconds", topic=FEEDBACK),
                 )
                 joined = _metric(values, "modelci_drift_join_total", outcome="hit")
+                parked = _metric(values, "modelci_drift_join_total", outcome="miss")
             finally:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -199,6 +200,7 @@ def run(
             "batch": batch,
             "models": models,
             "joined": int(joined),
+            "parked": int(parked),
             "drift_seconds": round(drift_s, 3),
             "drift_cpu_us_per_event": round(cpu_per_event * 1e6, 2) if cpu_per_event else None,
             "raw_seconds": round(raw_result["seconds"], 3),
