@@ -29,6 +29,7 @@ system-deps:
 
 tools: system-deps install
 	$(BIN)/modelci infra install
+	$(BIN)/python -m services.drift.scan  # compiles the drift service's kernels into numba's cache
 
 clean:
 	-$(BIN)/modelci infra down

@@ -478,7 +478,8 @@ def prediction_samples(buf, rid_at, values, val_at, labels, version, here, ks, f
 
 def warm() -> None:
     """Compiles (or loads from numba's cache) every kernel of the hot path, so that the first
-    records a worker takes are not held up by compilation (~2-4 s with a cold cache)."""
+    records a worker takes are not held up by compilation (~5-7 s with a cold cache on the
+    2-core machine, ~1.5 s with a warm one, imports included)."""
     from services.common.events import Feedback, FeedbackBatch, Prediction, PredictionBatch
     from services.common.serde import default_serde, encode_event
     from services.drift.columns import BatchReader

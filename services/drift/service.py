@@ -31,7 +31,6 @@ from services.common.events import DeadLetter
 from services.common.kafka import producer as kafka_producer
 from services.common.serde import AvroSerde, default_serde, encode_event
 from services.common.topics import CANDIDATES, DRIFT, FEEDBACK, PREDICTIONS, SAMPLES, UPDATES, dlq
-from services.drift import scan
 from services.drift.columns import BatchReader, Feedbacks, Predictions
 from services.drift.config import DetectorSpec, parse_specs
 from services.drift.decisions import Decisions
@@ -85,7 +84,6 @@ class DriftService(InputHandling, Decisions):
 
     # --- life cycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        scan.warm()
         self.redis = async_client(self.settings.redis)
         await self.redis.ping()
         self.joins = JoinStore(self.redis, self.settings.redis_prefix(), self.settings.join_ttl_s, self.settings.dedupe_ttl_s)

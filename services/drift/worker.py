@@ -11,6 +11,7 @@ import tempfile
 from services.common.kafka import ensure_topics
 from services.common.metrics import serve
 from services.common.topics import CANDIDATES, DRIFT, FEEDBACK, PREDICTIONS, SAMPLES, UPDATES, dlq
+from services.drift import scan
 from services.drift.app import create_app
 from services.drift.metrics import DriftMetrics
 from services.drift.settings import DriftSettings
@@ -29,6 +30,10 @@ def topic_plan(settings: DriftSettings) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> None:
     settings = DriftSettings()
     level = settings.observability.log_level.upper()
+    # Compile the hot path's kernels (or load them from numba's cache) before joining the
+    # consumer group: compiling takes seconds with a cold cache, and would hold the event loop
+    # (and Faust's heartbeats) if it happened on the first records.
+    scan.warm()
     ensure_topics(settings.kafka, topic_plan(settings))
     metrics = DriftMetrics()
     port = serve(metrics.registry, settings.observability.metrics_host, settings.observability.metrics_port)
