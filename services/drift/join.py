@@ -351,16 +351,9 @@ class JoinStore:
         self._ordered.call(args).add_done_callback(parse)
         return result
 
-    async def run(
-        self,
-        mode: str,
-        model: str,
-        records: list[tuple[str, int, bytes, bytes]],
-        now_ms: int,
-        published: list[str] = (),  # type: ignore[assignment]
-    ) -> JoinResult:
-        """`send`, awaited."""
-        return await self.send(mode, model, records, now_ms, published)
+    async def run(self, *args: Any, **kwargs: Any) -> JoinResult:
+        """`send`, awaited (same arguments)."""
+        return await self.send(*args, **kwargs)
 
     async def close(self) -> None:
         await self._ordered.close()

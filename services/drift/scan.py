@@ -111,19 +111,64 @@ def _string(buf, pos, end):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _head(buf, start, end):  # pragma: no cover - compiled
+    """event_id (checked ASCII: the serde checks that it is UTF-8) and model of a batch:
+    (status, model start, model end, next position)."""
+    s, e = _string(buf, start, end)
+    if s < 0:
+        return e, 0, 0, 0
+    for j in range(s, e):
+        if buf[j] >= 0x80:
+            return NON_ASCII, 0, 0, 0
+    ms, me = _string(buf, e, end)
+    if ms < 0:
+        return me, 0, 0, 0
+    return OK, ms, me, me
+
+
+@njit(cache=True, nogil=True)
+def _block(buf, pos, end):  # pragma: no cover - compiled
+    """An Avro block count (a negative one is followed by the block's size): (count, next
+    position), next position -1 when malformed."""
+    count, pos = _long(buf, pos, end)
+    if pos >= 0 and count < 0:
+        _size, pos = _long(buf, pos, end)
+        count = -count
+    return count, pos
+
+
+@njit(cache=True, nogil=True)
+def _request_id(buf, pos, end, n, rid_at, keys, kp):  # pragma: no cover - compiled
+    """Item n's request id: noted in ``rid_at``, copied to ``keys`` after two length bytes.
+    Returns (status, next position, next key position)."""
+    s, e = _string(buf, pos, end)
+    if s < 0:
+        return e, 0, 0
+    if e - s > MAX_ID:
+        return TOO_LONG, 0, 0
+    for j in range(s, e):
+        if buf[j] >= 0x80:
+            return NON_ASCII, 0, 0
+    rid_at[n, 0] = pos
+    rid_at[n, 1] = e
+    keys[kp] = np.uint8((e - s) & 0xFF)
+    keys[kp + 1] = np.uint8((e - s) >> 8)
+    kp += 2
+    for j in range(s, e):
+        keys[kp] = buf[j]
+        kp += 1
+    return OK, e, kp
+
+
+@njit(cache=True, nogil=True)
 def _float_skip_array(buf, pos, end):  # pragma: no cover - compiled
     """Skips an Avro array<float> (any block layout); next position or -status."""
     while True:
-        count, pos = _long(buf, pos, end)
+        count, pos = _block(buf, pos, end)
         if pos < 0:
             return -TRUNCATED
         if count == 0:
             return pos
-        if count < 0:
-            _size, pos = _long(buf, pos, end)
-            if pos < 0:
-                return -TRUNCATED
-            count = -count
         pos += 4 * count
         if pos > end:
             return -TRUNCATED
@@ -141,18 +186,9 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, v
     Returns (status, items, model start, model end, keys length, values length).
     """
     end = buf.shape[0]
-    pos = start
-    s, e = _string(buf, pos, end)  # event_id
-    if s < 0:
-        return e, 0, 0, 0, 0, 0
-    for j in range(s, e):
-        if buf[j] >= 0x80:  # the serde checks that it is UTF-8
-            return NON_ASCII, 0, 0, 0, 0, 0
-    pos = e
-    ms, me = _string(buf, pos, end)  # model
-    if ms < 0:
-        return me, 0, 0, 0, 0, 0
-    pos = me
+    status, ms, me, pos = _head(buf, start, end)
+    if status != OK:
+        return status, 0, 0, 0, 0, 0
     version, pos = _long(buf, pos, end)
     if pos < 0:
         return TRUNCATED, 0, 0, 0, 0, 0
@@ -167,38 +203,17 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, v
     f32u = f32.view(np.uint8)
     f32f = f32.view(np.float32)
     while True:
-        count, pos = _long(buf, pos, end)
+        count, pos = _block(buf, pos, end)
         if pos < 0:
             return TRUNCATED, 0, 0, 0, 0, 0
         if count == 0:
             break
-        if count < 0:
-            _size, pos = _long(buf, pos, end)
-            if pos < 0:
-                return TRUNCATED, 0, 0, 0, 0, 0
-            count = -count
         for _ in range(count):
             if n >= cap:
                 return BAD_LENGTH, 0, 0, 0, 0, 0
-            # request_id
-            rid_start = pos
-            s, e = _string(buf, pos, end)
-            if s < 0:
-                return e, 0, 0, 0, 0, 0
-            if e - s > MAX_ID:
-                return TOO_LONG, 0, 0, 0, 0, 0
-            for j in range(s, e):
-                if buf[j] >= 0x80:
-                    return NON_ASCII, 0, 0, 0, 0, 0
-            rid_at[n, 0] = rid_start
-            rid_at[n, 1] = e
-            keys[kp] = np.uint8((e - s) & 0xFF)
-            keys[kp + 1] = np.uint8((e - s) >> 8)
-            kp += 2
-            for j in range(s, e):
-                keys[kp] = buf[j]
-                kp += 1
-            pos = e
+            status, pos, kp = _request_id(buf, pos, end, n, rid_at, keys, kp)
+            if status != OK:
+                return status, 0, 0, 0, 0, 0
             # features: one block of floats, then the end marker
             nf, pos = _long(buf, pos, end)
             if pos < 0:
@@ -276,18 +291,9 @@ def scan_feedback(buf, start, keys, labels_text, rid_at, labels):  # pragma: no 
     decimal (the script builds parked feedback from it). Returns (status, items, model start,
     model end, keys length, labels_text length)."""
     end = buf.shape[0]
-    pos = start
-    s, e = _string(buf, pos, end)  # event_id
-    if s < 0:
-        return e, 0, 0, 0, 0, 0
-    for j in range(s, e):
-        if buf[j] >= 0x80:  # the serde checks that it is UTF-8
-            return NON_ASCII, 0, 0, 0, 0, 0
-    pos = e
-    ms, me = _string(buf, pos, end)
-    if ms < 0:
-        return me, 0, 0, 0, 0, 0
-    pos = me
+    status, ms, me, pos = _head(buf, start, end)
+    if status != OK:
+        return status, 0, 0, 0, 0, 0
     _sent, pos = _long(buf, pos, end)
     if pos < 0:
         return TRUNCATED, 0, 0, 0, 0, 0
@@ -296,37 +302,17 @@ def scan_feedback(buf, start, keys, labels_text, rid_at, labels):  # pragma: no 
     lp = 0
     cap = labels.shape[0]
     while True:
-        count, pos = _long(buf, pos, end)
+        count, pos = _block(buf, pos, end)
         if pos < 0:
             return TRUNCATED, 0, 0, 0, 0, 0
         if count == 0:
             break
-        if count < 0:
-            _size, pos = _long(buf, pos, end)
-            if pos < 0:
-                return TRUNCATED, 0, 0, 0, 0, 0
-            count = -count
         for _ in range(count):
             if n >= cap:
                 return BAD_LENGTH, 0, 0, 0, 0, 0
-            rid_start = pos
-            s, e = _string(buf, pos, end)
-            if s < 0:
-                return e, 0, 0, 0, 0, 0
-            if e - s > MAX_ID:
-                return TOO_LONG, 0, 0, 0, 0, 0
-            for j in range(s, e):
-                if buf[j] >= 0x80:
-                    return NON_ASCII, 0, 0, 0, 0, 0
-            rid_at[n, 0] = rid_start
-            rid_at[n, 1] = e
-            keys[kp] = np.uint8((e - s) & 0xFF)
-            keys[kp + 1] = np.uint8((e - s) >> 8)
-            kp += 2
-            for j in range(s, e):
-                keys[kp] = buf[j]
-                kp += 1
-            pos = e
+            status, pos, kp = _request_id(buf, pos, end, n, rid_at, keys, kp)
+            if status != OK:
+                return status, 0, 0, 0, 0, 0
             label, pos = _long(buf, pos, end)
             if pos < 0:
                 return TRUNCATED, 0, 0, 0, 0, 0
