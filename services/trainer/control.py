@@ -229,13 +229,25 @@ class Admission:
             handle.remove()
 
 
+_said_default_priority = False
+
+
 @contextlib.contextmanager
 def low_priority_stream(device: torch.device, enabled: bool) -> Iterator[None]:
-    """Runs the block's CUDA work on the lowest-priority stream (no-op on the CPU)."""
+    """Runs the block's CUDA work on the lowest-priority stream (no-op on the CPU).
+
+    Measured on an H200 (docs/gpu.md): the lowest priority CUDA offers is 0, the default
+    stream's own, so this ranks training below nothing there; and stream priorities only order
+    work within one process, not against Triton's. Said once in the log, so nobody counts on it.
+    """
+    global _said_default_priority
     if not enabled or device.type != "cuda":
         yield
         return
     least, _greatest = torch.cuda.Stream.priority_range()
+    if least == 0 and not _said_default_priority:
+        _said_default_priority = True
+        _log.warning("cuda_low_priority_stream_is_default", device=str(device), detail="the lowest stream priority equals the default stream's: training is not ranked below other work on this GPU")
     stream = torch.cuda.Stream(device=device, priority=least)
     with torch.cuda.stream(stream):
         yield

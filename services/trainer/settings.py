@@ -44,7 +44,8 @@ class InterferenceSettings(BaseSettings):
     duty_cycle: float = 1.0
     """Fraction of wall time training may use when serving is not busy (1.0: no throttling)."""
     low_priority_cuda_stream: bool = True
-    """On CUDA, run training kernels on a stream of the lowest priority."""
+    """On CUDA, run training kernels on a stream of the lowest priority (no effect where that is
+    the default stream's, as on the H200 measured in docs/gpu.md; said once in the log)."""
 
 
 class TrainerSettings(BaseSettings):
