@@ -70,9 +70,14 @@ class Runtime:
         self.alignment.predictions_begun(records)
 
     def predictions_caught_up(self, partition: int) -> bool:
-        """True when every predictions record of ``partition`` the broker has was handed over."""
+        """True when every predictions record of ``partition`` the broker has was handed over,
+        or when this worker does not read that partition (nothing to wait for)."""
+        tp = TP(self.predictions_topic, partition)
         try:
-            highwater = self.app.consumer.highwater(TP(self.predictions_topic, partition))
+            consumer = self.app.consumer
+            if tp not in consumer.assignment():
+                return True
+            highwater = consumer.highwater(tp)
         except Exception:  # consumer not started or rebalancing
             return False
         return highwater is not None and self.begun.get(partition, -1) + 1 >= highwater
