@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from confluent_kafka import Producer

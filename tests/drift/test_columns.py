@@ -16,7 +16,7 @@ from services.common.errors import SerdeError
 from services.common.serde import MARKER, default_serde
 from services.drift import samples as S
 from services.drift import scan
-from services.drift.columns import BatchReader, _feedback_from, _predictions_from
+from services.drift.columns import SCANNED, BatchReader, _feedback_from, _predictions_from
 from services.drift.join import pack_prediction
 
 
@@ -245,3 +245,10 @@ def test_prediction_samples_are_fastavros_labeled_samples(n: int, n_features: in
     assert errors.tolist() == [0.0 if d["label"] == d["predicted"] else 1.0 for d in dicts]
     for bad in (b"1:2", b"x:1:2", b"1:2:3:4", b":1:2"):
         assert scan.prediction_samples(*args[:7], np.array(joined[:1], np.int64), np.frombuffer(bad, np.uint8), np.array([len(bad)]), out, errors) == -1
+
+
+def test_the_shipped_schemas_are_the_ones_the_scanner_reads() -> None:
+    """A change to either schema (fields, order, types) turns the scanner off for its records
+    (they go through the serde, correct but slower): this says so, so that scan.py is updated."""
+    registry = default_serde().registry
+    assert {event: registry.get(event).fingerprint for event in SCANNED} == SCANNED
