@@ -214,6 +214,8 @@ def create_app(settings: DriftSettings, metrics: DriftMetrics | None = None, ser
             await service.release({(tp.topic, tp.partition) for tp in revoked})
         for tp in revoked:
             runtime.processed.pop(tp, None)
+            if tp.topic == runtime.predictions_topic:
+                runtime.begun.pop(tp.partition, None)
             try:
                 metrics.lag.remove(service.logical(tp.topic), str(tp.partition))
             except KeyError:
