@@ -11,6 +11,7 @@ unusual but valid encoding) goes through the project's serde, which also produce
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,12 +77,16 @@ class Feedbacks:
 
 
 class BatchReader:
-    """Reads prediction and feedback batches; ``fast=False`` always uses the serde."""
+    """Reads prediction and feedback batches; ``fast=False`` always uses the serde.
 
-    def __init__(self, serde: AvroSerde, fast: bool = True) -> None:
+    ``on_fallback(event)`` is called for each record the serde read because the scanner did not
+    take it (a metric: after a schema change, every record takes the slower path)."""
+
+    def __init__(self, serde: AvroSerde, fast: bool = True, on_fallback: Callable[[str], None] | None = None) -> None:
         self.serde = serde
         self._fingerprints = dict(SCANNED) if fast else {}
         self._f32 = np.zeros(1, np.float32)
+        self._on_fallback = on_fallback
 
     def _scannable(self, event: str, data: bytes | None) -> bool:
         fingerprint = self._fingerprints.get(event)
@@ -93,7 +98,10 @@ class BatchReader:
             if cols is not None:
                 return cols
         batch = self.serde.decode("PredictionBatch", data, topic=topic, partition=partition, offset=offset)
-        return _predictions_from(batch, partition, offset, topic)
+        cols = _predictions_from(batch, partition, offset, topic)
+        if self._on_fallback is not None:
+            self._on_fallback("PredictionBatch")
+        return cols
 
     def feedback(self, data: bytes | None, partition: int, offset: int, topic: str | None = None) -> Feedbacks:
         if self._scannable("FeedbackBatch", data):
@@ -101,7 +109,10 @@ class BatchReader:
             if cols is not None:
                 return cols
         batch = self.serde.decode("FeedbackBatch", data, topic=topic, partition=partition, offset=offset)
-        return _feedback_from(batch, partition, offset, topic)
+        cols = _feedback_from(batch, partition, offset, topic)
+        if self._on_fallback is not None:
+            self._on_fallback("FeedbackBatch")
+        return cols
 
     def _scan_predictions(self, data: bytes, partition: int, offset: int) -> Predictions | None:
         buf = np.frombuffer(data, np.uint8)

@@ -70,6 +70,12 @@ class DriftMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        self.read_by_serde = Counter(
+            "modelci_drift_read_by_serde_total",
+            "Input records the compiled reader left to the serde (older schema, unusual encoding), by event.",
+            ["event"],
+            registry=r,
+        )
         self.feedback_held = Counter(
             "modelci_drift_feedback_held_seconds_total",
             "Seconds feedback steps waited for the predictions agent to reach their time (alignment).",

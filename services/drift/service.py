@@ -61,7 +61,7 @@ class DriftService(InputHandling, Decisions):
         self.topics = {name: kafka.topic(name) for name in (PREDICTIONS, FEEDBACK, SAMPLES, DRIFT, UPDATES, CANDIDATES)}
         self.serde: AvroSerde = default_serde()
         self.encoder = SampleEncoder(self.serde)
-        self.reader = BatchReader(self.serde)
+        self.reader = BatchReader(self.serde, on_fallback=lambda event: self.metrics.read_by_serde.labels(event).inc())
         self.producer = producer or kafka_producer(kafka, **{"linger.ms": settings.producer_linger_ms})
         self.publisher = Publisher(self.producer, self.metrics, self.logical)
         self.models: dict[str, ModelState] = {}

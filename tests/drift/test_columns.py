@@ -145,7 +145,8 @@ def _java_style(serde, batch: dict) -> bytes:
 
 def test_valid_encodings_the_scanner_does_not_take_are_read_by_the_serde() -> None:
     serde = default_serde()
-    reader = BatchReader(serde)
+    fallbacks: list[str] = []
+    reader = BatchReader(serde, on_fallback=fallbacks.append)
     batch = prediction_batch(random.Random(3), ["a", "b", "c", "ü-non-ascii"], 5, 2)
     java = _java_style(serde, batch)
     assert serde.decode("PredictionBatch", java) == serde.decode("PredictionBatch", serde.encode("PredictionBatch", batch))
@@ -154,6 +155,9 @@ def test_valid_encodings_the_scanner_does_not_take_are_read_by_the_serde() -> No
     non_ascii = serde.encode("PredictionBatch", batch)
     assert reader._scan_predictions(non_ascii, 0, 0) is None
     assert reader.predictions(non_ascii, 0, 0).n == 4
+    assert fallbacks == ["PredictionBatch", "PredictionBatch"]
+    plain = serde.encode("PredictionBatch", prediction_batch(random.Random(4), ["a", "b"], 3, 1))
+    assert reader.predictions(plain, 0, 0).n == 2 and len(fallbacks) == 2  # scanned: not counted
 
 
 def test_a_request_id_longer_than_the_join_accepts_is_a_clear_error() -> None:
