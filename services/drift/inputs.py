@@ -104,8 +104,7 @@ class InputHandling:
 
     def _samples_of_predictions(self, rec: InRecord, cols: Predictions, rj: Any) -> tuple[bytes | list[Any], list[float]]:
         """The samples of a prediction record's joins and the error (0/1) of each."""
-        ks = np.array(rj.raw[0::2], np.int64) - 1
-        fbs = rj.values
+        ks, fbs = _joins(rj)
         if not self.encoder.fast:
             out, errors = [], []
             for k, fb in zip(ks.tolist(), fbs):
@@ -114,8 +113,7 @@ class InputHandling:
                 errors.append(0.0 if label == predicted else 1.0)
                 out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(block), label, predicted, confidence, ppart, poff, fpart, foff))
             return out, errors
-        cat = b"".join(fbs)
-        ends = np.fromiter(map(len, fbs), np.int64, len(fbs)).cumsum()
+        cat, ends = _concatenated(fbs)
         here = samples.location(rec.partition, rec.offset)
         out = np.empty(len(cols.values) + len(cols.rids) + (64 + len(here)) * len(fbs), np.uint8)
         errors_out = np.empty(len(fbs), np.float64)
@@ -128,7 +126,7 @@ class InputHandling:
             cols.version,
             np.frombuffer(here, np.uint8),
             ks,
-            np.frombuffer(cat, np.uint8),
+            cat,
             ends,
             out,
             errors_out,
@@ -166,8 +164,7 @@ class InputHandling:
 
     def _samples_of_feedback(self, rec: InRecord, cols: Feedbacks, rj: Any) -> tuple[bytes | list[Any], list[float]]:
         """The samples of a feedback record's joins and the error (0/1) of each."""
-        ks = np.array(rj.raw[0::2], np.int64) - 1
-        blobs = rj.values
+        ks, blobs = _joins(rj)
         if not self.encoder.fast:
             out, errors = [], []
             for k, blob in zip(ks.tolist(), blobs):
@@ -176,13 +173,12 @@ class InputHandling:
                 errors.append(0.0 if label == predicted else 1.0)
                 out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(raw), label, predicted, confidence, ppart, poff, rec.partition, rec.offset))
             return out, errors
-        cat = b"".join(blobs)
-        ends = np.fromiter(map(len, blobs), np.int64, len(blobs)).cumsum()
+        cat, ends = _concatenated(blobs)
         here = samples.location(rec.partition, rec.offset)
         out = np.empty(len(cat) + len(cols.rids) + (64 + len(here)) * len(blobs), np.uint8)
         errors_out = np.empty(len(blobs), np.float64)
         size = scan.feedback_samples(
-            np.frombuffer(cols.rids, np.uint8), cols.rid_at, cols.labels, ks, np.frombuffer(cat, np.uint8), ends, np.frombuffer(here, np.uint8), out, errors_out
+            np.frombuffer(cols.rids, np.uint8), cols.rid_at, cols.labels, ks, cat, ends, np.frombuffer(here, np.uint8), out, errors_out
         )
         if size < 0:
             raise ValueError(f"Redis returned a malformed packed prediction for {rec.topic}[{rec.partition}]@{rec.offset}")
@@ -229,12 +225,19 @@ class InputHandling:
 
         self.publisher.send(self.topics[SAMPLES], model.encode(), value, completion=done, on_ok=delivered, events=count)
 
+def _joins(rj: Any) -> tuple[np.ndarray, list[bytes]]:
+    """(item index, the other side's value) of a record's joins, as an index array and a list."""
+    return np.array(rj.raw[0::2], np.int64) - 1, rj.values
+
+
+def _concatenated(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """The values back to back (for a compiled sample writer) and where each one ends."""
+    return np.frombuffer(b"".join(values), np.uint8), np.fromiter(map(len, values), np.int64, len(values)).cumsum()
+
+
 def _request_id(encoded: bytes) -> str:
     """The text of an Avro-encoded string (length prefix, then UTF-8)."""
-    i = 0
-    while encoded[i] & 0x80:
-        i += 1
-    return encoded[i + 1 :].decode()
+    return encoded[samples.varint_size(encoded) :].decode()
 
 
 def _sample_dict(

@@ -70,12 +70,17 @@ def features_from_list(values: list[float]) -> bytes:
     return head + array("f", values).tobytes() + b"\x00"
 
 
+def varint_size(data: bytes) -> int:
+    """Bytes taken by the Avro varint that ``data`` starts with."""
+    i = 0
+    while data[i] & 0x80:
+        i += 1
+    return i + 1
+
+
 def block_payload(block: bytes) -> bytes:
     """The float32 bytes inside a one-block Avro ``array<float>``."""
-    i = 0
-    while block[i] & 0x80:
-        i += 1
-    return block[i + 1 : -1]
+    return block[varint_size(block) : -1]
 
 
 def sample(sample_id: str | bytes, version: bytes, features: bytes, label: int, predicted: int, confidence: float, prediction: bytes, feedback: bytes) -> bytes:
