@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages behind the local infrastructure when they are missing:
-# redis-server, prometheus (with promtool), a JDK and Maven for Apache Kafka, Chromium for the
+# redis-server, prometheus (with promtool), a JDK and Maven for Apache Kafka and the Java wire-format
+# interop tests (which compile a small program, hence a JDK, not only a JRE), Chromium for the
 # console's browser tests, docker-compose to validate docker-compose.yml (no engine runs here).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus   >/dev/null || need+=(prometheus)
-command -v java         >/dev/null || need+=(openjdk-17-jre-headless)
+command -v javac        >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn          >/dev/null || need+=(maven)
 command -v chromium     >/dev/null || need+=(chromium)
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || need+=(docker-compose)

@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.common.errors import ModelCIError, SerdeError, TransientError
 from services.common.events import DeadLetter
+from services.common.partitioner import LIBRDKAFKA_PARTITIONER
 from services.common.serde import encode_event
 from services.common.settings import KafkaSettings
 from services.common.topics import dlq
@@ -24,13 +25,18 @@ _log = logging.getLogger("modelci.kafka")
 
 
 def producer(kafka: KafkaSettings, **extra: Any) -> Producer:
-    """An idempotent, acks=all producer: a retried send never duplicates or reorders."""
+    """An idempotent, acks=all producer: a retried send never duplicates or reorders.
+
+    Keys are placed by murmur2 like Java's default partitioner (`services.common.partitioner`),
+    so a model's records from any language's client meet on one partition.
+    """
     conf = kafka.confluent_config(
         **{
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": 5,
             "compression.type": "lz4",
+            "partitioner": LIBRDKAFKA_PARTITIONER,
             "logger": _log,
             **extra,
         }

@@ -2,10 +2,17 @@
 
 Encoding is Avro's *single-object encoding*: the two marker bytes ``C3 01``, the 8-byte
 little-endian CRC-64-AVRO fingerprint of the writer schema's canonical form, then the
-schemaless Avro body. It is the Avro specification's own framing (Java's
-``BinaryMessageEncoder`` reads it), needs no schema-registry service, and still lets a reader
-resolve records written with any schema version it knows: the current ones in ``schemas/`` and
-every released one under ``schemas/released/``.
+schemaless Avro body. It is the Avro specification's own framing, so Apache Avro's
+``BinaryMessageEncoder`` / ``BinaryMessageDecoder`` (Java), its Python package and any producer
+written from the specification read and write the same bytes (``tests/interop`` proves it for
+the first two). It needs no schema-registry service, and still lets a reader resolve records
+written with any schema version it knows: the current ones in ``schemas/`` and every released
+one under ``schemas/released/``.
+
+Transition: releases before 2026-12 wrote the fingerprint's bytes in reverse order. Such
+records are still read (``LEGACY_HEADER_DEADLINE`` says until when) and counted in
+``modelci_serde_legacy_header_records_total``; nothing writes them any more. See
+``docs/wire-format.md``.
 
 Decoding never swallows: bad bytes raise one `SerdeError` that names the topic, partition,
 offset and a machine-readable reason, which consumers turn into a dead-letter record.
@@ -23,6 +30,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint as _fingerprint
 from fastavro.schema import to_parsing_canonical_form
+from prometheus_client import Counter
 
 from schemas import RELEASED_DIR, SCHEMA_DIR
 from services.common.errors import SchemaError, SerdeError
@@ -31,12 +39,34 @@ from services.common.events import E, Event
 MARKER = b"\xc3\x01"
 HEADER_LEN = len(MARKER) + 8
 
+LEGACY_HEADER_DEADLINE = "2027-06-30"
+"""Last day on which a release reads records whose header carries the fingerprint reversed.
+
+Long enough for every topic's retention (7 days by default) and for sample ranges the registry
+still points at (lineage of versions trained before the fix) to age out; the counter below
+says when a deployment has stopped seeing them, which is the signal to upgrade past it."""
+
+LEGACY_HEADERS = Counter(
+    "modelci_serde_legacy_header_records_total",
+    "Records read whose single-object header carries the schema fingerprint byte-reversed "
+    "(written by ModelCI-e before 2026-12), by event. Readable until LEGACY_HEADER_DEADLINE.",
+    ["event"],
+    registry=None,
+)
+"""Process-wide (the serde is shared by every service); `services.common.metrics.serve` puts
+it on each service's own registry."""
+
 
 def schema_fingerprint(schema: dict[str, Any]) -> bytes:
-    """CRC-64-AVRO fingerprint of a schema, as the 8 little-endian bytes of the wire header."""
+    """CRC-64-AVRO fingerprint of a schema, as the 8 bytes of the wire header.
+
+    The specification's header holds the 64-bit fingerprint little-endian. fastavro's hex
+    string is already that byte sequence (it formats the little-endian bytes, not the number),
+    so it is taken as bytes; the spec's test vector is checked in ``tests/unit/test_serde.py``.
+    """
     parsed = fastavro.parse_schema(schema, named_schemas={})
     canonical = to_parsing_canonical_form(parsed)
-    return int(_fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
+    return bytes.fromhex(_fingerprint(canonical, "CRC-64-AVRO"))
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,8 @@ class SchemaRegistry:
     def __init__(self, schema_dir: Path = SCHEMA_DIR, released_dir: Path = RELEASED_DIR) -> None:
         self.current: dict[str, SchemaVersion] = {}
         self.by_fingerprint: dict[bytes, SchemaVersion] = {}
+        self.by_legacy_fingerprint: dict[bytes, SchemaVersion] = {}
+        """The same versions under the byte-reversed header of releases before 2026-12."""
         for path in sorted(schema_dir.glob("*.avsc")):
             version = load_schema_file(path)
             if version.short_name in self.current:
@@ -84,6 +116,17 @@ class SchemaRegistry:
             for path in sorted(released_dir.glob("*/*.avsc")):
                 version = load_schema_file(path)
                 self.by_fingerprint.setdefault(version.fingerprint, version)
+        for version in self.by_fingerprint.values():
+            legacy = version.fingerprint[::-1]
+            if legacy not in self.by_fingerprint:  # a palindrome or a collision is read as written
+                self.by_legacy_fingerprint[legacy] = version
+
+    def writer(self, header: bytes) -> tuple[SchemaVersion | None, bool]:
+        """The writer schema a header names, and whether it named it the pre-2026-12 way."""
+        version = self.by_fingerprint.get(header)
+        if version is not None:
+            return version, False
+        return self.by_legacy_fingerprint.get(header), True
 
     def get(self, event: str) -> SchemaVersion:
         try:
@@ -127,7 +170,7 @@ class AvroSerde:
             raise fail("empty", "record has no value")
         if len(data) < HEADER_LEN or data[:2] != MARKER:
             raise fail("bad_marker", f"not an Avro single-object record (starts with {bytes(data[:4])!r})")
-        writer = self.registry.by_fingerprint.get(bytes(data[2:HEADER_LEN]))
+        writer, legacy = self.registry.writer(bytes(data[2:HEADER_LEN]))
         if writer is None:
             raise fail("unknown_schema", f"schema fingerprint {bytes(data[2:HEADER_LEN]).hex()} is not known here")
         reader = self.registry.get(event)
@@ -146,6 +189,8 @@ class AvroSerde:
             raise fail("corrupt", f"body does not decode as {writer.short_name}: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(data):
             raise fail("trailing_bytes", f"{len(data) - body.tell()} bytes left after the {writer.short_name} record")
+        if legacy:
+            LEGACY_HEADERS.labels(event).inc()
         return record
 
 

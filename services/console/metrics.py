@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.common.metrics import with_shared
+
 
 class ConsoleMetrics:
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
+        r = self.registry = with_shared(CollectorRegistry())
         self.requests = Counter("modelci_console_requests_total", "HTTP requests, by route template, method and status.",
                                 ["route", "method", "status"], registry=r)
         self.latency = Histogram("modelci_console_request_seconds", "HTTP request duration, by route template.",

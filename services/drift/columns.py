@@ -21,9 +21,11 @@ from services.common.serde import HEADER_LEN, MARKER, AvroSerde
 from services.drift import samples, scan
 from services.drift.join import pack_ids, pack_labels, pack_prediction, pack_prediction_values
 
-SCANNED = {"PredictionBatch": bytes.fromhex("5cb2cc4d4ae76c40"), "FeedbackBatch": bytes.fromhex("a31c33c4f607afb8")}
-"""Fingerprints of the writer schemas the scanner was written for (fields, order and types):
-records of any other schema, such as a later version of these, go through the serde."""
+SCANNED = {"PredictionBatch": bytes.fromhex("406ce74a4dccb25c"), "FeedbackBatch": bytes.fromhex("b8af07f6c4331ca3")}
+"""Header fingerprints (CRC-64-AVRO, little-endian as the Avro specification writes them) of
+the writer schemas the scanner was written for (fields, order and types): records of any
+other schema, such as a later version of these, and records with the pre-2026-12 reversed
+header go through the serde."""
 
 
 @dataclass(slots=True)

@@ -256,3 +256,16 @@ def test_the_shipped_schemas_are_the_ones_the_scanner_reads() -> None:
     (they go through the serde, correct but slower): this says so, so that scan.py is updated."""
     registry = default_serde().registry
     assert {event: registry.get(event).fingerprint for event in SCANNED} == SCANNED
+
+
+def test_records_with_the_reversed_pre_2026_12_header_go_through_the_serde() -> None:
+    """Records written before the header fix carry the fingerprint byte-reversed: the scanner
+    leaves them to the serde (which reads and counts them), with the same columns."""
+    serde = default_serde()
+    batch = prediction_batch(random.Random(3), [f"r{i}" for i in range(7)], 5, 2)
+    good = serde.encode("PredictionBatch", batch)
+    legacy = good[:2] + good[2:10][::-1] + good[10:]
+    fell_back: list[str] = []
+    reader = BatchReader(serde, on_fallback=fell_back.append)
+    same_predictions(reader.predictions(legacy, 1, 2), reader.predictions(good, 1, 2))
+    assert fell_back == ["PredictionBatch"]

@@ -9,11 +9,11 @@ join exactly once. These tests assert exactly that, plus exact counts everywhere
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 from typing import Any
 
 from services.common.kafka import ensure_topics
+from services.common.partitioner import partition_for
 from services.common.settings import KafkaSettings, RedisSettings
 from services.drift.settings import DriftSettings
 from services.drift.worker import topic_plan
@@ -99,12 +99,12 @@ def test_sigkill_mid_stream_and_restart(drift_stack: DriftStack) -> None:
 
 
 def models_on_distinct_partitions(n: int, partitions: int = 4) -> list[str]:
-    """Model names whose keys librdkafka's default partitioner (CRC32) spreads over partitions."""
+    """Model names whose keys the project's producers (murmur2, as Java) spread over partitions."""
     chosen: dict[int, str] = {}
     i = 0
     while len(chosen) < n:
         name = f"s{i}"
-        chosen.setdefault(zlib.crc32(name.encode()) % partitions, name)
+        chosen.setdefault(partition_for(name, partitions), name)
         i += 1
     return sorted(chosen.values())
 

@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 
 from services.common.errors import SerdeError
 from services.common.events import EVENT_CLASSES, FeedbackBatch, Feedback, InferenceRequest
-from services.common.serde import AvroSerde, SchemaRegistry, decode_event, default_registry, encode_event
+from services.common.serde import (
+    HEADER_LEN,
+    LEGACY_HEADERS,
+    AvroSerde,
+    SchemaRegistry,
+    decode_event,
+    default_registry,
+    encode_event,
+    schema_fingerprint,
+)
 from tests.unit.avro_strategies import records
 
 REGISTRY = default_registry()
@@ -112,3 +121,36 @@ def test_reader_resolves_records_of_an_older_writer(tmp_path):
     decoded = newer.decode("FeedbackBatch", old_bytes)
     assert decoded["source"] == "app"
     assert decoded["items"][0]["label"] == 3
+
+
+def test_header_fingerprint_is_the_specifications_little_endian_crc64():
+    """The Avro specification's test vector: CRC-64-AVRO of ``"null"`` is 0x63dd24e7cc258f8a."""
+    assert schema_fingerprint("null") == (0x63DD24E7CC258F8A).to_bytes(8, "little") == bytes.fromhex("8a8f25cce724dd63")
+    # The value a Java or Node producer following the specification writes for InferenceRequest.
+    assert REGISTRY.current["InferenceRequest"].fingerprint.hex() == "6f890c5472c4dfeb"
+
+
+def _metric(event: str) -> float:
+    return LEGACY_HEADERS.labels(event)._value.get()
+
+
+def test_records_with_the_pre_2026_12_reversed_header_stay_readable_and_are_counted():
+    good = _good()
+    legacy = good[:2] + good[2:HEADER_LEN][::-1] + good[HEADER_LEN:]
+    before = _metric("FeedbackBatch")
+    assert SERDE.decode("FeedbackBatch", legacy) == SERDE.decode("FeedbackBatch", good)
+    assert _metric("FeedbackBatch") == before + 1
+    SERDE.decode("FeedbackBatch", good)
+    assert _metric("FeedbackBatch") == before + 1, "a spec-conformant record counted as legacy"
+    # What the project writes is never the legacy form.
+    version = REGISTRY.current["FeedbackBatch"]
+    assert good[2:HEADER_LEN] == version.fingerprint != version.fingerprint[::-1]
+
+
+def test_every_service_exports_the_legacy_header_counter():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from services.common.metrics import with_shared
+
+    registry = with_shared(with_shared(CollectorRegistry()))  # twice: idempotent
+    assert b"modelci_serde_legacy_header_records_total" in generate_latest(registry)
