@@ -15,6 +15,10 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOptio
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
 MODEL = 'model=~"$model"'
 VERSION = 'version=~"$version"'
+NOT_STAGING = 'model!~".*__staging"'
+"""Leaves out the deployer's latency-probe models (``<model>__staging``, ``STAGING_SUFFIX`` of
+``services/deployer/gate.py``): Triton lists them in its per-model series like any served model,
+so every query on Triton's own series (``nv_*``) carries this matcher."""
 
 
 def query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
@@ -76,7 +80,8 @@ class Grid:
 
 
 def model_variables(metric: str = "nv_inference_count") -> list[dashboard.QueryVariable]:
-    """``$model`` and ``$version``, read from Triton's per-model series (every served model has them)."""
+    """``$model`` and ``$version``, read from Triton's per-model series (every served model has them,
+    the gate's staging models excluded)."""
     everything = VariableOption(selected=True, text="All", value="$__all")
 
     def var(name: str, label: str, q: str) -> dashboard.QueryVariable:
@@ -87,8 +92,8 @@ def model_variables(metric: str = "nv_inference_count") -> list[dashboard.QueryV
         )
 
     return [
-        var("model", "Model", f"label_values({metric}, model)"),
-        var("version", "Version", f'label_values({metric}{{{MODEL}}}, version)'),
+        var("model", "Model", f"label_values({metric}{{{NOT_STAGING}}}, model)"),
+        var("version", "Version", f'label_values({metric}{{{MODEL}, {NOT_STAGING}}}, version)'),
     ]
 
 

@@ -55,6 +55,10 @@ def overview() -> dashboard.Dashboard:
     g.row("Serving")
     g.series("Triton p99 latency", [query(f"modelci:triton_latency_seconds:p99{{{MODEL}}}", "{{model}}")], unit="s",
              description="99th percentile of Triton calls (inference service's client-side histogram).")
+    g.series("Triton p99 latency by version", [
+        query(f"modelci:triton_latency_seconds:p99_by_version{{{MODEL}, {VERSION}}}", "{{model}} v{{version}}")
+    ], unit="s", description="99th percentile of Triton calls by the version that answered: compare a new version with "
+                             "the one it replaced (versions Triton has loaded only).")
     g.series("Triton requests and failures", [
         query(f"modelci:triton_requests:rate1m{{{MODEL}, {VERSION}}}", "{{model}} v{{version}} ok"),
         query(f"modelci:triton_failures:rate1m{{{MODEL}, {VERSION}}}", "{{model}} v{{version}} failed"),

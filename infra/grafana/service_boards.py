@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from infra.grafana.kit import MODEL, VERSION, Grid, build, event_annotation, model_variables, query
+from infra.grafana.kit import MODEL, NOT_STAGING, VERSION, Grid, build, event_annotation, model_variables, query
 
 UP = 'up{{service="{0}"}}'
 
@@ -38,6 +38,10 @@ def inference() -> dashboard.Dashboard:
               "{{model}} p50"),
         query(f"modelci:request_latency_seconds:p99{{{MODEL}}}", "{{model}} p99"),
     ], unit="s", description="From a request's sent_at to its prediction being published.")
+    g.series("Request and Triton call latency p99 by version", [
+        query(f"modelci:request_latency_seconds:p99_by_version{{{MODEL}, {VERSION}}}", "{{model}} v{{version}} request"),
+        query(f"modelci:triton_latency_seconds:p99_by_version{{{MODEL}, {VERSION}}}", "{{model}} v{{version}} Triton call"),
+    ], unit="s", description="By the version that answered: a new version's p99 beside the one it replaced.")
     g.series("Triton call latency p99 by outcome", [
         query(f'histogram_quantile(0.99, sum by (model, outcome, le) (rate(modelci_inference_triton_latency_seconds_bucket{{{MODEL}}}[1m])))',
               "{{model}} {{outcome}}"),
@@ -160,6 +164,6 @@ def triton() -> dashboard.Dashboard:
     ], unit="s", description="Triton's cumulative duration counters divided by its request count.")
     g.series("Batch size (mean)", [query(f"modelci:triton_batch_size:mean1m{{{MODEL}, {VERSION}}}", "{{model}} v{{version}}")],
              description="Inferences per model execution: how well dynamic and client batching work.")
-    g.series("Pending requests", [query(f"sum by (model) (nv_inference_pending_request_count{{{MODEL}}})", "{{model}}")])
+    g.series("Pending requests", [query(f"sum by (model) (nv_inference_pending_request_count{{{MODEL}, {NOT_STAGING}}})", "{{model}}")])
     return build("ModelCI-e Triton", "modelci-triton", "Triton Inference Server as the loop uses it: per model and version.",
                  g, model_variables())

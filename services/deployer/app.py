@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 
 import structlog
 from confluent_kafka import TopicPartition
+from redis.exceptions import RedisError
 
 from services.common import kafka, logs, topics
 from services.common.artifacts import FileArtifactStore
@@ -59,7 +61,10 @@ class DeployerApp:
         self.dead = kafka.DeadLetters(self.producer, k, "deployer")
         self.deployer = build_deployer(settings, self._emit, self.metrics)
         self.stop_event = threading.Event()
+        self.consuming = threading.Event()
+        """Set once start-up (topics, reconciliation, the first gauge export) is done and records are read."""
         self.topics = {k.topic(topics.CANDIDATES): "candidate", k.topic(topics.COMMANDS): "command", k.topic(topics.SAMPLES): "samples"}
+        self._exported_at = float("-inf")
 
     def _emit(self, event: DeploymentEvent) -> None:
         self.producer.produce(self.settings.kafka.topic(topics.DEPLOYMENTS), key=event.model.encode(), value=encode_event(event))
@@ -79,6 +84,20 @@ class DeployerApp:
                 delay = min(delay * 2, 8.0)
         return []
 
+    def export_serving_versions(self, force: bool = False) -> None:
+        """The serving-version gauge of every registered model, at most every ``registry_refresh_s``.
+
+        Between records, on the consumer's thread, so it never interleaves with a switch; a Redis
+        hiccup only delays the gauge (the next refresh sets it)."""
+        now = time.monotonic()
+        if not force and now - self._exported_at < self.settings.registry_refresh_s:
+            return
+        self._exported_at = now
+        try:
+            self.deployer.export_serving_versions()
+        except RedisError as exc:
+            _log.warning("serving-version gauge not refreshed", error=str(exc))
+
     def handle(self, msg) -> None:
         kind = self.topics[msg.topic()]
         where = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
@@ -94,11 +113,14 @@ class DeployerApp:
         """Consumes until ``stop_event`` is set; safe to run in a thread (tests) or as main."""
         self.ensure_topics()
         self.startup_reconcile()
+        self.export_serving_versions(force=True)
         cons = kafka.consumer(self.settings.kafka, self.settings.group_id)
         cons.subscribe(list(self.topics))
+        self.consuming.set()
         backoff = self.settings.triton_backoff_s
         try:
             while not self.stop_event.is_set():
+                self.export_serving_versions()
                 msg = cons.poll(self.settings.poll_timeout_s)
                 if msg is None:
                     continue

@@ -197,6 +197,29 @@ class Deployer:
                 out[v] = self.store.get(rec.artifact_uri, rec.artifact_sha256)
         return out
 
+    # --- the serving-version gauge ---------------------------------------------------------------
+    def export_serving_versions(self) -> int:
+        """Sets ``modelci_deployer_serving_version`` of every registered model from the registry.
+
+        Registration (``modelci model register``) runs in its own short-lived process, which has no
+        /metrics to export the gauge from, so without this a model registered while the deployer
+        runs has no serving-version series until its first deployment. Following the registry also
+        brings every deployer replica's gauge in line with the one that switched. A model that
+        serves nothing (reconciliation found no servable version) loses its series. Returns how
+        many models have one.
+        """
+        exported = 0
+        for model in self.registry.list_models():
+            if model.serving_version is None:
+                try:
+                    self.metrics.serving_version.remove(model.name)
+                except KeyError:  # never had one
+                    pass
+                continue
+            self.metrics.serving_version.labels(model.name).set(model.serving_version)
+            exported += 1
+        return exported
+
     # --- rollback --------------------------------------------------------------------------------
     def rollback(self, name: str, target: int | None, *, actor: str, trigger: str, evidence: dict[str, Any]) -> bool:
         model = self.registry.require_model(name)

@@ -36,3 +36,5 @@ class DeployerSettings(BaseSettings):
     """Size of the per-model reservoir of older samples (the forgetting check's replay set)."""
     processed_ttl_s: int = 7 * 24 * 3600
     """How long processed event ids are remembered for idempotency."""
+    registry_refresh_s: float = 5.0
+    """How often the serving-version gauge is set from the registry (a model registered with the CLI gets its series within this time)."""

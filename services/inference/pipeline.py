@@ -209,7 +209,7 @@ class InferencePipeline:
                     self._bisect(info, version, items, outcome, exc)
                     return
             else:
-                self._observe(info.name, "ok", started, len(items))
+                self._observe(info.name, "ok", started, len(items), answered)
                 outcome.answered.append(core.Answered(info.name, answered, items, core.predictions(items, scores)))
                 return
             attempt += 1
@@ -240,9 +240,12 @@ class InferencePipeline:
         if self.abort.wait(delay):
             raise _Abandon()
 
-    def _observe(self, model: str, outcome: str, started: float, size: int | None = None) -> None:
+    def _observe(self, model: str, outcome: str, started: float, size: int | None = None, version: int | None = None) -> None:
+        """``version`` is the one Triton says answered: never the requested one, so the label only
+        takes values Triton has loaded; a failed call has none (``""``)."""
         if self.metrics is None:
             return
-        self.metrics.triton_latency.labels(model, outcome).observe(self._clock() - started)
+        label = "" if version is None else self.metrics.version_label(model, version)
+        self.metrics.triton_latency.labels(model, label, outcome).observe(self._clock() - started)
         if size is not None:
             self.metrics.triton_batch_size.labels(model).observe(size)

@@ -220,7 +220,7 @@ class InferenceWorker:
 
     def _publish(self, record: PredictionBatch, items: list[Pending[Message]]) -> None:
         refs = [(_tp(it.ref), it.ref.offset()) for it in items]
-        latency = self.metrics.request_latency.labels(record.model)
+        latency = self.metrics.request_latency.labels(record.model, str(record.version))
         for pred in record.items:
             latency.observe(max(pred.latency_ms, 0.0) / 1000)
         on_ack = partial(self._delivered, refs, self.predictions_topic, (record.model, record.version, len(items)))

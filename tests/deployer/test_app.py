@@ -87,3 +87,22 @@ def test_reject_command_rejects_a_held_version(env, trained, start_app):
         assert deployments.items[-1].reasons == ["rejected_by_operator"]
     finally:
         deployments.close()
+
+
+def test_a_model_registered_while_the_deployer_runs_has_a_serving_version_series(env, trained, settings, start_app):
+    """``modelci model register`` runs in a process of its own with no /metrics: the running
+    deployer follows the registry, so the new model's serving version is exported with no deployment,
+    and a model that serves nothing loses its series."""
+    settings.registry_refresh_s = 0.2
+    running_app = start_app()
+    assert running_app.consuming.wait(120), "the deployer never finished starting"
+
+    def serving() -> float | None:
+        return running_app.metrics.registry.get_sample_value("modelci_deployer_serving_version", {"model": env.name})
+
+    assert serving() is None
+    env.register(trained["v1"], policy={"check_latency": False})  # what the CLI runs, on the same Redis
+    wait_until(lambda: serving() == 1, 30, "the serving-version gauge of the model registered meanwhile")
+    assert running_app.metrics.registry.get_sample_value("modelci_deployer_deployments_total", {"model": env.name}) is None
+    env.registry.update_model(env.name, serving_version=None)
+    wait_until(lambda: serving() is None, 30, "the gauge of a model that serves nothing removed")

@@ -12,7 +12,7 @@ from services.common.events import InferenceRequest
 from services.inference import core
 from services.inference.core import Backoff, ModelInfo, Pending
 from services.inference.errors import ModelNotReady, TritonInternal, TritonUnavailable, UnknownModel
-from services.inference.metrics import InferenceMetrics
+from services.inference.metrics import VERSIONS_KEPT, InferenceMetrics
 from services.inference.pipeline import InferencePipeline
 
 FAST = Backoff(0.001, 0.004)
@@ -126,6 +126,27 @@ def test_an_outage_is_retried_until_triton_answers(metrics):
     outcome = pipeline(triton, metrics).process(items(5))
     assert answered_ids(outcome) == [f"mlp-{i}" for i in range(5)]
     assert metrics.registry.get_sample_value("modelci_inference_triton_retries_total", {"kind": "unavailable"}) == 12
+
+
+def test_latency_is_labelled_by_the_version_that_answered_and_old_versions_are_forgotten(metrics):
+    """The label is Triton's answering version, not the one asked for; failures have none; only the
+    last `VERSIONS_KEPT` answering versions keep series, so the label's values stay bounded."""
+    triton = FakeTriton(mlp=mlp())
+    triton.version = 3
+    pipeline(triton, metrics).process(items(2, version=7))  # the request asks for 7; Triton says 3 answered
+    poison = items(1, start=5)
+    poison[0].request.features[0] = float("nan")
+    pipeline(triton, metrics, internal_error_retries=0).process(poison)
+    count = "modelci_inference_triton_latency_seconds_count"
+    assert metrics.registry.get_sample_value(count, {"model": "mlp", "version": "3", "outcome": "ok"}) == 1
+    assert metrics.registry.get_sample_value(count, {"model": "mlp", "version": "", "outcome": "rejected"}) == 1
+    assert metrics.registry.get_sample_value(count, {"model": "mlp", "version": "7", "outcome": "ok"}) is None
+    for version in range(4, 4 + VERSIONS_KEPT):
+        triton.version = version
+        pipeline(triton, metrics).process(items(1))
+    kept = {s.labels["version"] for m in metrics.registry.collect() if m.name == "modelci_inference_triton_latency_seconds"
+            for s in m.samples if s.labels.get("outcome") == "ok"}
+    assert kept == {str(v) for v in range(4, 4 + VERSIONS_KEPT)}
 
 
 def test_keepalive_runs_while_a_group_waits():

@@ -91,6 +91,10 @@ def test_every_request_gets_one_prediction_from_the_version_that_answered(kafka_
     assert metrics.registry.get_sample_value(
         "modelci_inference_predictions_total", {"model": model_name, "version": "1"}
     ) == len(sent)
+    for version, answered in (("1", len(sent)), ("2", len(late))):  # latency per version: p99 per model version
+        labels = {"model": model_name, "version": version}
+        assert metrics.registry.get_sample_value("modelci_inference_request_latency_seconds_count", labels) == answered
+        assert metrics.registry.get_sample_value("modelci_inference_triton_latency_seconds_count", {**labels, "outcome": "ok"}) >= 1
 
 
 def test_bad_requests_are_dead_lettered_with_their_reason_and_the_rest_still_flows(kafka_settings, triton_settings, model_name, model):

@@ -72,9 +72,11 @@ def drive(lp: Loop) -> None:
     # the drift service's choice of evidence (its own request may come earlier, on fewer samples).
     lp.update(xd[300:600], yd[300:600])
     wait_for(lambda: _count(lp, f"modelci_deployer_deployments_total{{{m}}}") >= 1, 240, "version 2 deployed", lp)
-    lp.requests(xd[600:750], yd[600:750])
-    wait_for(lambda: _count(lp, f'modelci_inference_predictions_total{{{m}, version!="1"}}') >= 1, 90,
-             "predictions of the new version", lp)
+    new_version = f'modelci_inference_predictions_total{{{m}, version!="1"}}'
+    for start in (600, 650, 700):  # a scrape apart: rate() needs the new version's histograms to grow between scrapes
+        before = _count(lp, new_version)
+        lp.requests(xd[start:start + 50], yd[start:start + 50])
+        wait_for(lambda b=before: _count(lp, new_version) > b, 90, "predictions of the new version", lp)
     lp.rollback(1)
     wait_for(lambda: _count(lp, f"modelci_deployer_rollbacks_total{{{m}}}") >= 1, 90, "rollback to version 1", lp, "deployer")
     lp.failing_update()

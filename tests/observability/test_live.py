@@ -84,12 +84,32 @@ def test_every_dashboard_query_returns_data(loop: Loop) -> None:
 
 
 def test_variables_list_the_model_and_its_versions(loop: Loop) -> None:
-    """Over the dashboard's time range, as Grafana asks: version 2 served for a while, then was rolled back."""
-    def values(expr: str, label: str) -> set[str]:
-        return {r["metric"][label] for r in loop.prom.range(to_promql(expr), loop.started_at, time.time())}
+    """The overview's own variable queries over the dashboard's time range, as Grafana asks: version 2
+    served for a while, then was rolled back."""
+    variables = {q.where: q.expr for q in queries() if q.board == "overview.json" and q.where.startswith("variable")}
 
-    assert loop.model in values("label_values(nv_inference_count, model)", "model")
-    assert {"1", "2"} <= values(f'label_values(nv_inference_count{{model=~"{loop.model}"}}, version)', "version")
+    def values(name: str, label: str, model: str = ".*") -> set[str]:
+        expr = to_promql(variables[f"variable {name!r}"], {"model": model})
+        return {r["metric"][label] for r in loop.prom.range(expr, loop.started_at, time.time())}
+
+    assert loop.model in values("model", "model")
+    assert {"1", "2"} <= values("version", "version", loop.model)
+
+
+def test_p99_per_model_and_version_returns_data(loop: Loop) -> None:
+    """What an operator asks: p99 latency of each version of a model. Version 1 answered before the
+    switch and after the rollback, version 2 in between; each has its own p99, of Triton calls and
+    end to end, on the real Prometheus from the real inference service's histograms."""
+    def versions(rule: str) -> set[str]:
+        result = loop.prom.range(f'{rule}{{model="{loop.model}"}}', loop.started_at, time.time())
+        return {r["metric"].get("version", "") for r in result if has_data([r])}
+
+    answered = {r["metric"]["version"] for r in loop.prom.instant(f'modelci_inference_predictions_total{{model="{loop.model}"}}')}
+    assert "1" in answered and len(answered) >= 2, answered
+    for rule in ("modelci:triton_latency_seconds:p99_by_version", "modelci:request_latency_seconds:p99_by_version"):
+        wait_for(lambda r=rule: "1" in versions(r) and len(versions(r)) >= 2, 60, f"{rule} for version 1 and the new one",
+                 loop, "inference")
+        assert versions(rule) <= answered, f"{rule}: only versions that answered, none without a version"
 
 
 def _firing(loop: Loop, alert: str, **labels: str) -> bool:

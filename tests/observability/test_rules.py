@@ -8,6 +8,8 @@ import re
 import yaml
 
 from infra.grafana.generate import queries
+from infra.grafana.kit import NOT_STAGING
+from services.deployer.gate import STAGING_SUFFIX
 from tests.observability.promql import REPO, promtool, rule_files, rules
 
 
@@ -37,6 +39,17 @@ def test_every_recorded_name_used_is_recorded() -> None:
     used = {name for q in queries() for name in re.findall(r"modelci:[a-z0-9_:]+", q.expr)}
     used |= {name for r in rules() for name in re.findall(r"modelci:[a-z0-9_:]+", r["expr"])}
     assert used - recorded == set(), f"read but never recorded: {sorted(used - recorded)}"
+
+
+def test_every_read_of_tritons_own_series_leaves_the_staging_models_out() -> None:
+    """The gate's ``<model>__staging`` probes are counted by Triton like any model: a rule or panel
+    reading ``nv_*`` without the matcher would show them as a served model (or fire on them)."""
+    assert NOT_STAGING == f'model!~".*{STAGING_SUFFIX}"'
+    exprs = [r["expr"] for r in rules()] + [q.expr for q in queries()]
+    reads = [m.group(0) for e in exprs for m in re.finditer(r"\bnv_[a-z0-9_]+(\{[^}]*\})?", e)]
+    assert len(reads) >= 15
+    leaking = [read for read in reads if NOT_STAGING not in read]
+    assert leaking == [], f"reads Triton's per-model series without {NOT_STAGING}: {leaking}"
 
 
 def test_compose_config_scrapes_every_service_and_triton_and_loads_the_rules(tmp_path) -> None:
