@@ -13,7 +13,10 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Web console and management API: serve it, add users, create API tokens.", no_args_is_help=True)
+from services.cli.running_stack import use_running_stack
+
+app = typer.Typer(help="Web console and management API: serve it, add users, create API tokens.", no_args_is_help=True,
+                  callback=use_running_stack)
 user_app = typer.Typer(help="Console users.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for scripts (sent as Authorization: Bearer ...).", no_args_is_help=True)
 app.add_typer(user_app, name="user")

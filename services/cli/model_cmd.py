@@ -3,7 +3,8 @@
 Reads go straight to the registry in Redis; actions that change what serves (approve, reject,
 rollback) are published as commands on ``cl.commands`` and executed by the deployer, so there
 is one writer of serving state and every change leaves an event trail. Connection settings come
-from the ``MODELCI_*`` environment (see ``modelci config docs``).
+from the ``MODELCI_*`` environment (see ``modelci config docs``), and where none is set, from the
+stack `modelci up` recorded.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.running_stack import use_running_stack
 from services.common.errors import ModelCIError
 
-app = typer.Typer(help="Register models; list versions; approve, reject or roll back.", no_args_is_help=True)
+app = typer.Typer(help="Register models; list versions; approve, reject or roll back.", no_args_is_help=True,
+                  callback=use_running_stack)
 console = Console()
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
