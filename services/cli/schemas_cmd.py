@@ -41,3 +41,23 @@ def release(version: Annotated[str, typer.Argument(help="Release name, e.g. v2."
     for path in SCHEMA_DIR.glob("*.avsc"):
         shutil.copy2(path, target / path.name)
     console.print(f"released {version}")
+
+
+@app.command()
+def headers(as_json: Annotated[bool, typer.Option("--json", help="Print JSON: event -> header hex.")] = False) -> None:
+    """Print the 10-byte single-object header of every event (C3 01 + CRC-64-AVRO, little-endian).
+
+    A producer in a language whose Avro library lacks single-object encoding writes these bytes
+    before the Avro body (docs/wire-format.md).
+    """
+    import json
+
+    from services.common.serde import MARKER, default_registry
+
+    registry = default_registry()
+    rows = {event: (MARKER + version.fingerprint).hex() for event, version in sorted(registry.current.items())}
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for event, header in rows.items():
+        console.print(f"{event:<20} {header}  {registry.current[event].source.name}")

@@ -78,3 +78,15 @@ def test_the_drift_scanner_reads_reference_records_itself(seed: int):
     scanned, generic = fast.feedback(data, 0, 0), _feedback_from(SERDE.decode("FeedbackBatch", data), 0, 0)
     assert (scanned.model, scanned.n, scanned.ids, scanned.labels.tolist()) == (generic.model, generic.n, generic.ids, generic.labels.tolist())
     assert fell_back == []
+
+
+def test_the_cli_prints_the_headers_a_reference_writer_uses():
+    import json
+
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    result = CliRunner().invoke(app, ["schemas", "headers", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {e: (b"\xc3\x01" + SCHEMAS[e].fingerprint("CRC-64-AVRO")).hex() for e in EVENTS}
