@@ -48,22 +48,39 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def register(
     name: Annotated[str, typer.Argument(help="Model name (Triton model name).")],
-    artifact: Annotated[Path, typer.Option(help="TorchScript file whose output is class probabilities.", exists=True, dir_okay=False)],
     input_shape: Annotated[str, typer.Option(help="Input shape without the batch dimension, e.g. 64 or 3,32,32.")],
     classes: Annotated[str, typer.Option(help="Comma-separated class names, e.g. 0,1,2.")],
+    factory: Annotated[str | None, typer.Option(help="The model's architecture: 'package.module:function' building the "
+                                                     "torch.nn.Module (or a 'modelci.models' entry point). Must be importable by the trainer.")] = None,
+    factory_kwargs: Annotated[str, typer.Option(help="Keyword arguments of the factory, as JSON.")] = "{}",
+    weights: Annotated[Path | None, typer.Option(help="state_dict of the module (torch.save), read with weights_only=True.",
+                                                 exists=True, dir_okay=False)] = None,
+    output: Annotated[str, typer.Option(help="What the module returns: logits (a softmax is added for serving) or probabilities.")] = "logits",
+    artifact: Annotated[Path | None, typer.Option(help="TorchScript file to serve as version 1 (class probabilities). Alone, only the "
+                                                       "built-in MLP can be updated; with --factory, weights are read from it if --weights is not given.",
+                                                  exists=True, dir_okay=False)] = None,
     strategy: Annotated[str, typer.Option(help="CL strategy the trainer uses for this model.")] = "replay",
     hyperparameters: Annotated[str, typer.Option(help="Strategy hyperparameters as JSON.")] = "{}",
     policy: Annotated[str, typer.Option(help="Deployment policy: key=value,... or JSON (see docs/deployer.md).")] = "",
     as_json: AsJson = False,
 ) -> None:
-    """Store the artifact, write both Triton configs, publish and load version 1, confirm, mark it serving."""
+    """Prove the model can be trained, exported and served; store it, publish and load version 1, mark it serving.
+
+    Give the architecture (--factory with --weights) so the trainer can update the model the team serves, or a TorchScript --artifact of the built-in MLP (docs/models.md).
+    """
     from services.common.artifacts import FileArtifactStore
     from services.deployer.policy import parse_policy_text
     from services.deployer.register import register_model
     from services.deployer.triton_ops import TritonOps
+    from strategies.architecture import Architecture
 
+    if factory is None and artifact is None:
+        _fail(ValueError("give --factory (with --weights or --artifact) or --artifact"))
+    if weights is not None and factory is None:
+        _fail(ValueError("--weights needs --factory: the architecture they belong to"))
     settings = _settings()
     try:
+        arch = Architecture(factory, json.loads(factory_kwargs), output) if factory else None  # type: ignore[arg-type]
         record = register_model(
             _registry(settings),
             FileArtifactStore(settings.artifact_root),
@@ -71,12 +88,14 @@ def register(
                       grpc_url=settings.triton.grpc_url),
             Path(settings.triton.model_repository),
             name,
-            artifact.read_bytes(),
+            artifact.read_bytes() if artifact is not None else None,
             [int(d) for d in input_shape.split(",")],
             [c.strip() for c in classes.split(",") if c.strip()],
             strategy=strategy,
             hyperparameters=json.loads(hyperparameters),
             policy=parse_policy_text(policy),
+            architecture=arch,
+            weights=weights.read_bytes() if weights is not None else None,
         )
     except (ModelCIError, ValueError) as exc:
         _fail(exc)

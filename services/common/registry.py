@@ -18,6 +18,12 @@ from typing import Any
 from services.common.errors import ModelCIError
 
 
+WEIGHTS_URI = "weights_uri"
+WEIGHTS_SHA256 = "weights_sha256"
+"""Keys in a version's ``report`` of its ``state_dict`` artifact: where the next update starts
+(written by registration and by the trainer, read by the trainer)."""
+
+
 class RegistryError(ModelCIError):
     reason = "registry"
     http_status = 404
@@ -46,6 +52,10 @@ class ModelRecord:
     previous_version: int | None = None
     """The version that served before ``serving_version``: kept loaded in Triton for rollback."""
     updated_at_ms: int = 0
+    architecture: dict[str, Any] | None = None
+    """How the trainer rebuilds the model (`strategies.architecture.Architecture.as_dict`):
+    factory, its keyword arguments, and whether it returns logits or probabilities. None for
+    models registered before it existed (the trainer rebuilds the built-in MLP)."""
 
     @property
     def num_classes(self) -> int:

@@ -32,9 +32,15 @@ from services.deployer.app import build_deployer
 from services.deployer.loadgen import LoadClient
 from services.deployer.register import register_model
 from services.deployer.settings import DeployerSettings
+from strategies.architecture import Architecture
 
 REPO = Path(__file__).resolve().parents[2]
 DIM, CLASSES = 16, 4
+
+
+def bench_net() -> nn.Module:
+    """The benchmarked model's architecture (probabilities out), as registered."""
+    return nn.Sequential(nn.Sequential(nn.Linear(DIM, 32), nn.ReLU(), nn.Linear(32, CLASSES)), nn.Softmax(dim=1))
 
 
 def _artifact(seed: int) -> bytes:
@@ -48,7 +54,9 @@ def _artifact(seed: int) -> bytes:
         opt.zero_grad()
         nn.functional.cross_entropy(net(x), y).backward()
         opt.step()
-    model = nn.Sequential(net, nn.Softmax(dim=1)).eval()
+    model = bench_net()
+    model[0].load_state_dict(net.state_dict())
+    model.eval()
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -81,7 +89,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
         dep = build_deployer(settings, events.append)
         name = "bench"
         register_model(dep.registry, dep.store, dep.triton, dep.repository, name, _artifact(0), [DIM],
-                       [str(c) for c in range(CLASSES)], policy={"check_accuracy": False, "check_forgetting": False})
+                       [str(c) for c in range(CLASSES)], policy={"check_accuracy": False, "check_forgetting": False},
+                       architecture=Architecture(f"{__name__}:bench_net", output="probabilities"))
         client = LoadClient(triton.address(), name, DIM, rate=rate)
         client.start()
         wait_until(lambda: client.ok >= 10, 60, "load client warm")

@@ -1,9 +1,10 @@
-"""Registration of a model's first version from a TorchScript file.
+"""Registration of a model's first version: its architecture, weights and served artifact.
 
-The same checks as the gate's static ones (TorchScript, shapes, finite probabilities) run
-before anything is written, so a bad file never reaches Triton. Then: artifact stored by
-content, both Triton configs written, version 1 published atomically, loaded, confirmed by a
-real inference, and only then marked serving.
+Before anything is written, `services.deployer.trainability` proves the model can be updated
+(built from its factory, trained one step by its strategy, exported and compared), so a model
+the trainer cannot rebuild is refused here in one line, not at its first update. Then: artifact
+and weights stored by content, both Triton configs written, version 1 published atomically,
+loaded, confirmed by a real inference, and only then marked serving.
 """
 
 from __future__ import annotations
@@ -13,20 +14,39 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from services.common.artifacts import ArtifactStore
-from services.common.errors import ModelCIError
-from services.common.registry import ModelRecord, ModelRegistry, VersionRecord, VersionStatus
+from services.common.registry import WEIGHTS_SHA256, WEIGHTS_URI, ModelRecord, ModelRegistry, VersionRecord, VersionStatus
 from services.deployer import checks
 from services.deployer.checks import CandidateInvalid
 from services.deployer.policy import Policy
 from services.deployer.publisher import switch
+from services.deployer.trainability import RegistrationError, prove, prove_torchscript
 from services.deployer.triton_ops import TritonOps
+from strategies.architecture import Architecture, match_state
+
+__all__ = ["RegistrationError", "register_model"]
 
 
-class RegistrationError(ModelCIError):
-    reason = "registration"
-    http_status = 400
+def _weights_from_torchscript(artifact: bytes, architecture: Architecture) -> bytes:
+    """The architecture's parameters taken from a TorchScript export of it (matched by name)."""
+    import io
+
+    try:
+        module, _ = checks.load_torchscript(artifact)
+    except CandidateInvalid as exc:
+        raise RegistrationError(exc.check.reason, str(exc.check.values)) from exc
+    try:
+        layers = list(architecture.build().state_dict())
+    except Exception as exc:  # ArchitectureError; prove() reports it with its reason
+        raise RegistrationError("architecture_invalid", str(exc)) from exc
+    state = match_state(layers, dict(module.state_dict()))
+    if state is None:
+        raise RegistrationError("weights_do_not_fit", f"the TorchScript module's parameters are not those of {architecture.factory}; pass --weights")
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
 
 
 def register_model(
@@ -35,27 +55,41 @@ def register_model(
     triton: TritonOps,
     repository: Path,
     name: str,
-    artifact: bytes,
+    artifact: bytes | None,
     input_shape: list[int],
     classes: list[str],
     strategy: str = "replay",
     hyperparameters: dict[str, Any] | None = None,
     policy: dict[str, Any] | None = None,
     actor: str = "cli",
+    architecture: Architecture | None = None,
+    weights: bytes | None = None,
 ) -> VersionRecord:
+    """Registers ``name`` with version 1 serving.
+
+    Either a TorchScript ``artifact`` alone (updatable only when it is the built-in MLP), or an
+    ``architecture`` with its ``weights`` (a ``state_dict``); with both an architecture and an
+    artifact but no weights, the weights are read from the artifact's own parameters.
+    """
     if registry.get_model(name) is not None:
-        raise RegistrationError(f"model {name!r} is registered already; publish new versions through the deployer")
-    try:
-        module, _ = checks.load_torchscript(artifact)
-        checks.check_shapes(module, input_shape, len(classes))
-        checks.check_outputs(module, np.random.default_rng(0).normal(size=(16, *input_shape)).astype(np.float32))
-    except CandidateInvalid as exc:
-        raise RegistrationError(f"{exc.check.reason}: {exc.check.values}") from exc
+        raise RegistrationError("registered_already", f"model {name!r} is registered already; publish new versions through the deployer")
+    hp = dict(hyperparameters or {})
+    if architecture is None:
+        if artifact is None:
+            raise RegistrationError("no_model", "give a TorchScript artifact, or an architecture (--factory) with weights")
+        proven = prove_torchscript(artifact, list(input_shape), len(classes), strategy, hp)
+    else:
+        if weights is None and artifact is not None:
+            weights = _weights_from_torchscript(artifact, architecture)
+        proven = prove(architecture, weights, list(input_shape), len(classes), strategy, hp, artifact=artifact)
+    artifact = proven.artifact
     uri, digest = store.put(artifact)
+    weights_uri, weights_sha = store.put(proven.weights, suffix=".weights.pt")
     now = int(time.time() * 1000)
     model = ModelRecord(
         name=name, input_shape=list(input_shape), classes=list(classes), strategy=strategy,
-        hyperparameters=dict(hyperparameters or {}), policy=Policy.from_dict(policy).as_dict(), created_at_ms=now, updated_at_ms=now,
+        hyperparameters=hp, policy=Policy.from_dict(policy).as_dict(), created_at_ms=now, updated_at_ms=now,
+        architecture=proven.architecture.as_dict(),
     )
     # Triton first, the registry last: a deployer reconciling meanwhile never sees a half-made model.
     probe = np.zeros((2, *input_shape), dtype=np.float32)
@@ -63,6 +97,7 @@ def register_model(
     model.serving_version = 1
     record = VersionRecord(model=name, version=1, status=VersionStatus.SERVING, artifact_uri=uri, artifact_sha256=digest,
                            strategy=strategy, metrics={"load_s": load_s}, created_at_ms=now, updated_at_ms=now,
+                           report={WEIGHTS_URI: weights_uri, WEIGHTS_SHA256: weights_sha, "registration": proven.checks},
                            history=[{"status": "serving", "from": None, "actor": actor, "at_ms": now, "note": "registered"}])
     registry.put_version(record)
     registry.put_model(model)

@@ -164,10 +164,23 @@ class Trainer:
         cls.validate_hyperparameters(hp)  # InvalidHyperparameters before anything heavy
         return name, cls, hp
 
+    def _architecture(self, record: ModelRecord, raw: dict[str, torch.Tensor]):
+        """The registered architecture; for a model registered before architectures were
+        recorded, the built-in MLP at the base weights' width."""
+        from strategies.architecture import BUILTIN_MLP, Architecture, ArchitectureError
+
+        if record.architecture:
+            try:
+                return Architecture.from_dict(record.architecture)
+            except (KeyError, TypeError, ArchitectureError) as exc:
+                raise errors.UpdateFailed(errors.ARTIFACT_INVALID, f"the registered architecture is unusable: {exc}") from exc
+        hidden = hidden_width(raw) or self.settings.hidden
+        return Architecture(BUILTIN_MLP, {"input_dim": int(np.prod(record.input_shape)), "num_classes": record.num_classes, "hidden": hidden})
+
     def _update(self, req: UpdateRequest, waited_s: float, acquired_ms: int, stop: Callable[[], bool]) -> Candidate:
+        from strategies.architecture import for_training, served_part
         from strategies.errors import IncompatibleState
         from strategies.export import export_torchscript
-        from strategies.models import make_mlp
 
         record = self.registry.get_model(req.model)
         if record is None:
@@ -179,8 +192,15 @@ class Trainer:
         shape = [int(d) for d in record.input_shape]
 
         raw = raw_state(self.store, base)
-        net = make_mlp(int(np.prod(shape)), record.num_classes, hidden_width(raw) or self.settings.hidden)
-        fit(net, raw)
+        arch = self._architecture(record, raw)
+
+        def rebuilt() -> torch.nn.Module:
+            """The team's module with the base version's weights, in the form strategies train."""
+            module = arch.build()
+            fit(module, raw)
+            return for_training(module, arch.output)
+
+        net = rebuilt()
         base_net = copy.deepcopy(net).to(self.device)
         strategy = cls(net, hp, device=str(self.device))
         restored = self.states.load(req.model, name)
@@ -191,8 +211,7 @@ class Trainer:
                 restored_from = restored[1]
             except IncompatibleState as exc:  # e.g. the model's shape changed: start the memory afresh
                 _log.warning("strategy_state_incompatible", detail=str(exc))
-                strategy = cls(make_mlp(int(np.prod(shape)), record.num_classes, hidden_width(raw) or self.settings.hidden), hp, device=str(self.device))
-                fit(strategy.model, raw)
+                strategy = cls(rebuilt(), hp, device=str(self.device))
 
         read_started = time.monotonic()
         samples = self.reader.read(req.samples_topic, list(req.sample_ranges), req.model, shape, record.num_classes)
@@ -225,8 +244,8 @@ class Trainer:
         export_started = time.monotonic()
         cand_hold = accuracy(strategy.model, hold.x, hold.y, self.device)
         cand_mem = accuracy(strategy.model, mem_x, mem_y, self.device)
-        trained = copy.deepcopy(strategy.model).to("cpu").eval()
-        artifact = export_torchscript(trained, tuple(shape))
+        trained = copy.deepcopy(served_part(strategy.model, arch.output)).to("cpu").eval()
+        artifact = export_torchscript(trained, tuple(shape), arch.output)
         uri, sha = self.store.put(artifact, suffix=".pt")
         weights_uri, weights_sha = self.store.put(dump_state(trained.state_dict()), suffix=".weights.pt")
 

@@ -9,16 +9,13 @@ TorchScript only (e.g. version 1) is rebuilt from the scripted module's own para
 from __future__ import annotations
 
 import io
-from collections import OrderedDict
-
 import torch
 
 from services.common.artifacts import ArtifactError, ArtifactStore
-from services.common.registry import VersionRecord
+from services.common.registry import WEIGHTS_SHA256, WEIGHTS_URI, VersionRecord
 from services.trainer import errors
+from strategies.architecture import match_state
 
-WEIGHTS_URI = "weights_uri"
-WEIGHTS_SHA256 = "weights_sha256"
 
 
 def dump_state(state: dict) -> bytes:
@@ -30,17 +27,6 @@ def dump_state(state: dict) -> bytes:
 def load_state(data: bytes) -> dict:
     """``torch.load`` restricted to tensors and plain containers (no code runs)."""
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-
-
-def _match(target_keys: list[str], source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-    """Finds the prefix under which the scripted wrapper keeps the plain model's parameters."""
-    for key in source:
-        for tk in target_keys:
-            if key.endswith(tk):
-                prefix = key[: len(key) - len(tk)]
-                if all(prefix + k in source for k in target_keys):
-                    return OrderedDict((k, source[prefix + k]) for k in target_keys)
-    return None
 
 
 def raw_state(store: ArtifactStore, version: VersionRecord) -> dict[str, torch.Tensor]:
@@ -61,7 +47,7 @@ def raw_state(store: ArtifactStore, version: VersionRecord) -> dict[str, torch.T
 
 def fit(model: torch.nn.Module, raw: dict[str, torch.Tensor]) -> None:
     """Loads ``raw`` into ``model``, finding the prefix a scripted wrapper put before the names."""
-    matched = _match(list(model.state_dict()), raw)
+    matched = match_state(list(model.state_dict()), raw)
     if matched is None:
         raise errors.UpdateFailed(errors.ARTIFACT_INVALID, "the base version's parameters do not fit the model's layers")
     try:

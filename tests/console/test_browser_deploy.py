@@ -21,16 +21,24 @@ from services.common.artifacts import FileArtifactStore
 from services.common.events import Command
 from services.common.registry import VersionRecord
 from services.common.settings import TritonSettings
+from strategies.architecture import Architecture
 
 from tests.console.browser import REPORTS, TIMEOUT_MS, expect, log_in
 from tests.console.conftest import Console, TopicReader
+
+
+def linear_softmax():
+    """The registered model's architecture (it returns probabilities)."""
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Linear(8, 3), torch.nn.Softmax(dim=1))
 
 
 def _torchscript() -> bytes:
     import torch
 
     torch.manual_seed(0)
-    module = torch.nn.Sequential(torch.nn.Linear(8, 3), torch.nn.Softmax(dim=1)).eval()
+    module = linear_softmax().eval()
     buf = io.BytesIO()
     torch.jit.save(torch.jit.trace(module, torch.zeros(2, 8)), buf)
     return buf.getvalue()
@@ -57,7 +65,8 @@ def deployed_model(console: Console, triton_server, tmp_path_factory) -> Iterato
     ops = TritonOps(triton.http_url)
     artifact = _torchscript()
     register_model(console.registry, store, ops, Path(triton.model_repository), name, artifact, [8], ["a", "b", "c"],
-                   policy={"promotion": "manual"}, actor="test")
+                   policy={"promotion": "manual"}, actor="test",
+                   architecture=Architecture(f"{__name__}:linear_softmax", output="probabilities"))
     uri, digest = store.put(artifact)
     version = console.registry.next_version(name)
     console.registry.put_version(VersionRecord(model=name, version=version, status="held", artifact_uri=uri, artifact_sha256=digest,

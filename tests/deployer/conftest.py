@@ -80,7 +80,7 @@ class Env:
 
     def register(self, artifact: bytes, policy: dict | None = None) -> None:
         register_model(self.registry, self.store, self.triton, self.repository, self.name, artifact,
-                       [models.DIM], [str(c) for c in range(models.CLASSES)], policy=policy)
+                       [models.DIM], [str(c) for c in range(models.CLASSES)], policy=policy, architecture=models.ARCHITECTURE)
 
     def unpinned(self, x: np.ndarray) -> np.ndarray:
         return self.triton.infer(self.name, x)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from strategies.architecture import Architecture
+
 DIM, CLASSES = 8, 3
 _MAPS = {
     "a": np.random.default_rng(11).normal(size=(DIM, CLASSES)),
@@ -32,6 +34,10 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.net(x), dim=1)
+
+
+ARCHITECTURE = Architecture("tests.deployer.models:MLP", output="probabilities")
+"""How these tests register `MLP` (it returns probabilities itself)."""
 
 
 class NaNModel(nn.Module):

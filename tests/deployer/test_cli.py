@@ -38,7 +38,8 @@ def test_register_cli_and_service_process(env, trained, tmp_path, monkeypatch):
     artifact = tmp_path / "model.pt"
     artifact.write_bytes(trained["v1"])
     runner = CliRunner()
-    args = ["model", "register", env.name, "--artifact", str(artifact), "--input-shape", str(models.DIM),
+    args = ["model", "register", env.name, "--artifact", str(artifact), "--factory", models.ARCHITECTURE.factory,
+            "--output", models.ARCHITECTURE.output, "--input-shape", str(models.DIM),
             "--classes", "0,1,2", "--policy", "promotion=manual", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -70,3 +71,44 @@ def test_register_cli_and_service_process(env, trained, tmp_path, monkeypatch):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_register_the_teams_architecture_or_refuse_in_one_line(env, trained, tmp_path, monkeypatch):
+    """`--factory` + `--weights` registers an architecture other than the built-in MLP, with its
+    weights where the first update starts; a TorchScript file the trainer could not rebuild is
+    refused before anything is written, not at its first update."""
+    import io
+
+    import torch
+
+    from strategies.architecture import Architecture
+
+    for key, value in _env(env.settings).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    common = ["--input-shape", str(models.DIM), "--classes", "0,1,2"]
+    alone = tmp_path / "alone.pt"
+    alone.write_bytes(trained["v1"])  # a one-hidden-layer MLP: not the built-in layout
+    refused = runner.invoke(app, ["model", "register", env.name, "--artifact", str(alone), *common])
+    assert refused.exit_code == 1
+    assert "not_trainable" in refused.output and "--factory" in refused.output and "Traceback" not in refused.output
+    assert env.registry.get_model(env.name) is None and not (env.repository / env.name).exists()
+
+    arch = Architecture("strategies.models:make_tabular", {"input_dim": models.DIM, "num_classes": 3})
+    torch.manual_seed(0)
+    module = arch.build()
+    weights = tmp_path / "weights.pt"
+    torch.save(module.state_dict(), weights)
+    result = runner.invoke(app, ["model", "register", env.name, "--factory", arch.factory, "--factory-kwargs",
+                                 json.dumps(arch.kwargs), "--weights", str(weights), *common, "--json"])
+    assert result.exit_code == 0, result.output
+    record = env.registry.require_model(env.name)
+    assert Architecture.from_dict(record.architecture) == arch and record.serving_version == 1
+    v1 = env.registry.require_version(env.name, 1)
+    stored = torch.load(io.BytesIO(env.store.get(v1.report["weights_uri"], v1.report["weights_sha256"])), weights_only=True)
+    assert all(torch.equal(stored[k], v) for k, v in module.state_dict().items())
+    x = models.dataset(4, seed=3)[0]
+    served = env.unpinned(x)
+    with torch.no_grad():
+        expected = torch.softmax(module.eval()(torch.from_numpy(x)), dim=1).numpy()
+    assert abs(served - expected).max() < 1e-5

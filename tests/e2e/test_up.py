@@ -107,7 +107,8 @@ def test_model_commands_find_the_stack_up_started(stack_settings: InfraSettings,
             assert result.returncode == 0, f"modelci model {' '.join(args)}: {result.stdout}{result.stderr}"
             return result.stdout
 
-        ok("register", name, "--artifact", str(tmp_path / "v1.pt"), "--input-shape", str(models.DIM),
+        ok("register", name, "--artifact", str(tmp_path / "v1.pt"), "--factory", models.ARCHITECTURE.factory,
+           "--output", models.ARCHITECTURE.output, "--input-shape", str(models.DIM),
            "--classes", "0,1,2", "--policy", "promotion=manual", "--json")
         assert [(v["version"], v["status"]) for v in json.loads(ok("versions", name, "--json"))] == [(1, "serving")]
 

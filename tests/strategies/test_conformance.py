@@ -208,3 +208,29 @@ def test_trains_through_the_callers_model_and_keeps_none_of_its_hooks(name, tiny
     seen = len(calls)
     strategy.train(exp1.x_train, exp1.y_train)
     assert len(calls) == seen, f"{name} kept a copy of the model with the caller's hook"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_batchnorm_and_dropout_train_in_train_mode_and_serve_in_eval_mode(name, tiny_stream):
+    """A model whose train and eval behaviour differ (BatchNorm running statistics, Dropout),
+    through two updates, so the second one mixes replayed or distilled data into its batches:
+    the running statistics move and stay finite, evaluation is deterministic (no dropout), and
+    the eval-mode model (running statistics, not batch ones) beats chance on the concept it just learned."""
+    from strategies.models import make_tabular
+
+    torch.manual_seed(0)
+    exps = tiny_stream.experiences
+    model = make_tabular(math.prod(tiny_stream.input_shape), tiny_stream.num_classes, dropout=0.3)
+    bn = model[2]
+    strategy = get_strategy(name)(model, {**FAST, "epochs": 5})
+    for exp in exps[:2]:
+        strategy.train(exp.x_train, exp.y_train)
+    assert torch.isfinite(bn.running_mean).all() and torch.isfinite(bn.running_var).all()
+    assert not torch.allclose(bn.running_mean, torch.zeros_like(bn.running_mean)), "running statistics never updated"
+    assert bn.num_batches_tracked > 0
+    trained = strategy.model.eval()
+    with torch.no_grad():
+        x = exps[1].x_test[:64]
+        assert torch.equal(trained(x), trained(x)), "dropout active in eval mode"
+    acc = accuracy(trained, exps[1].x_test, exps[1].y_test, strategy.device)
+    assert acc > 0.25, f"{name}: eval-mode accuracy {acc:.2f} on the concept it learned"

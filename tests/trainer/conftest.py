@@ -71,6 +71,24 @@ class TrainerEnv:
             VersionRecord(model=name, version=1, status=VersionStatus.SERVING, artifact_uri=uri, artifact_sha256=sha)
         )
 
+    def register_architecture(self, name: str, architecture, input_shape: list[int], hyperparameters: dict | None = None,
+                              strategy: str = "replay") -> torch.nn.Module:
+        """Registers ``architecture`` as registration leaves it: its weights beside version 1's export."""
+        from services.common.registry import WEIGHTS_SHA256, WEIGHTS_URI
+        from strategies.export import export_torchscript
+        from services.trainer.weights import dump_state
+
+        torch.manual_seed(0)
+        module = architecture.build().eval()
+        uri, sha = self.store.put(export_torchscript(module, tuple(input_shape), architecture.output))
+        weights_uri, weights_sha = self.store.put(dump_state(module.state_dict()), suffix=".weights.pt")
+        hp = {"epochs": 10, "lr": 0.01, "batch_size": 32} if hyperparameters is None else hyperparameters
+        self.registry.put_model(ModelRecord(name, input_shape, CLASSES, strategy=strategy, hyperparameters=hp, serving_version=1,
+                                            architecture=architecture.as_dict()))
+        self.registry.put_version(VersionRecord(model=name, version=1, status=VersionStatus.SERVING, artifact_uri=uri, artifact_sha256=sha,
+                                                report={WEIGHTS_URI: weights_uri, WEIGHTS_SHA256: weights_sha}))
+        return module
+
     def publish_samples(
         self, x, y, prefix: str, model: str = MODEL, per_record: int = 50, features=None, topic: str = topics.SAMPLES
     ) -> OffsetRange:

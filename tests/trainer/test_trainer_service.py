@@ -256,3 +256,44 @@ def test_trainer_process_serves_metrics_trains_and_stops_on_sigterm(env, digits,
             proc.kill()
     log = (tmp_path / "trainer.log").read_text()
     assert '"event": "trainer_ready"' in log and '"device": "cpu"' in log
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs", "shape", "output"),
+    [
+        ("strategies.models:make_tabular", {"input_dim": 64, "num_classes": 10}, [64], "logits"),
+        ("strategies.models:make_cnn", {"in_channels": 1, "num_classes": 10, "width": 8}, [1, 8, 8], "logits"),
+        ("tests.trainer.test_trainer_service:softmax_mlp", {}, [64], "probabilities"),
+    ],
+    ids=["tabular-bn-dropout", "cnn", "probabilities-out"],
+)
+def test_the_registered_architecture_is_what_the_trainer_updates(env, digits, factory, kwargs, shape, output):
+    """Not the demo's MLP: the trainer rebuilds the team's own module from its factory, trains it
+    and exports it; the candidate's weights are that module's, and it answers with probabilities."""
+    from strategies.architecture import Architecture
+
+    x, y = digits
+    arch = Architecture(factory, kwargs, output)
+    module = env.register_architecture(MODEL, arch, shape)
+    good = env.publish_samples(x[:400], y[:400], "fam")
+    env.start()
+    env.request([good])
+    [cand] = env.candidates(1)
+    assert cand.outcome == "succeeded", cand.reason
+    assert cand.metrics["accuracy_new_holdout"] > cand.metrics["base_accuracy_new_holdout"]
+    version = env.registry.require_version(MODEL, 2)
+    weights = torch.load(io.BytesIO(env.store.get(version.report["weights_uri"], version.report["weights_sha256"])), weights_only=True)
+    assert set(weights) == set(module.state_dict()), "the weights are the team's module's, under its own names"
+    served = torch.jit.load(io.BytesIO(env.store.get(cand.artifact_uri, cand.artifact_sha256)))
+    probs = served(torch.from_numpy(x[400:420]).reshape(20, *shape))
+    assert probs.shape == (20, 10)
+    torch.testing.assert_close(probs.sum(dim=1), torch.ones(20), atol=1e-5, rtol=0)
+    rebuilt = arch.build()
+    rebuilt.load_state_dict(weights)
+    eager = rebuilt.eval()(torch.from_numpy(x[400:420]).reshape(20, *shape))
+    torch.testing.assert_close(probs, eager if output == "probabilities" else torch.softmax(eager, dim=1), atol=1e-5, rtol=0)
+
+
+def softmax_mlp() -> torch.nn.Module:
+    """A team's module that returns probabilities itself (registered with output=probabilities)."""
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
