@@ -100,6 +100,8 @@ class Timeline:
             record = self._get_update(model, event.update_id) or {"id": event.update_id, "requested_at_ms": None}
             record.update(status="trained" if event.outcome == "trained" else event.outcome, version=event.version,
                           train_seconds=event.train_seconds, candidate_at_ms=event.created_at_ms, samples_used=event.samples_used)
+            if event.outcome == "failed":  # the trainer's reason: what to fix before the back-off ends
+                record["failure"] = event.reason
             self._finish(record, event.created_at_ms if event.outcome != "trained" else None)
             pipe.hset(updates, event.update_id, json.dumps(record))
             if event.version is not None:

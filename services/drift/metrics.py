@@ -41,9 +41,21 @@ class DriftMetrics:
             "modelci_drift_detector_observations", "Observations a detector has seen (durable).", ["model", "detector", "signal"], registry=r
         )
         self.drifts = Counter("modelci_drift_detections", "Drifts detected.", ["model", "detector", "signal"], registry=r)
+        self.update_failures = Gauge(
+            "modelci_drift_update_failures",
+            "Consecutive updates of a model that ended in a failed candidate (0 after a succeeded one).",
+            ["model"],
+            registry=r,
+        )
+        self.update_backoff_seconds = Gauge(
+            "modelci_drift_update_backoff_seconds",
+            "Wait imposed after the model's last failed update before the next request (doubles per failure).",
+            ["model"],
+            registry=r,
+        )
         self.update_requests = Counter(
             "modelci_drift_update_requests",
-            "Update decisions after a triggering drift: requested, in_flight (suppressed), cooldown (suppressed).",
+            "Update decisions after a triggering drift: requested, in_flight, backoff (after failed updates) or cooldown (suppressed).",
             ["model", "outcome"],
             registry=r,
         )

@@ -87,7 +87,8 @@ class DriftService(InputHandling, Decisions):
         self.redis = async_client(self.settings.redis)
         await self.redis.ping()
         self.joins = JoinStore(self.redis, self.settings.redis_prefix(), self.settings.join_ttl_s, self.settings.dedupe_ttl_s)
-        self.policy = UpdatePolicy(self.redis, self.settings.cooldown_s, self.settings.inflight_timeout_s)
+        self.policy = UpdatePolicy(self.redis, self.settings.cooldown_s, self.settings.inflight_timeout_s,
+                                   self.settings.failed_update_backoff_s, self.settings.failed_update_max_backoff_s)
         self._poller = asyncio.ensure_future(self.publisher.run())
 
     async def stop(self) -> None:
@@ -290,9 +291,16 @@ class DriftService(InputHandling, Decisions):
                     continue
                 self.metrics.records_in.labels(CANDIDATES, "ok").inc()
                 model = record["model"]
-                if await self.policy.clear_inflight(self.prefix(model), record["update_id"]):
+                cleared, failures, wait_ms = await self.policy.answered(self.prefix(model), record["update_id"], record["outcome"], now_ms())
+                if cleared:
                     self.metrics.inflight_cleared.labels(model).inc()
-                    _log.info("update %s of %s answered (%s); next request allowed", record["update_id"], model, record["outcome"])
+                    self.metrics.update_failures.labels(model).set(failures)
+                    self.metrics.update_backoff_seconds.labels(model).set(wait_ms / 1000)
+                    if failures:
+                        _log.warning("update %s of %s failed (%s, %d in a row): no request for %.0f s",
+                                     record["update_id"], model, record.get("reason"), failures, wait_ms / 1000)
+                    else:
+                        _log.info("update %s of %s answered (%s); next request allowed", record["update_id"], model, record["outcome"])
         finally:
             done.seal()
         return done.future

@@ -50,6 +50,10 @@ class DriftSettings(BaseSettings):
     """Labeled samples that must follow a detected change before its update request is sent."""
     inflight_timeout_s: float = Field(6 * 3600.0, gt=0)
     """An update request with no candidate after this long no longer blocks the next one."""
+    failed_update_backoff_s: float = Field(600.0, ge=0)
+    """Wait after an update that ended in a failed candidate before the next request; doubles with each consecutive failure."""
+    failed_update_max_backoff_s: float = Field(24 * 3600.0, ge=0)
+    """Longest wait after consecutive failed updates (a succeeded update ends the back-off)."""
     detectors: list[DetectorSpec] = Field(default_factory=lambda: list(DEFAULT_DETECTORS))
     """Detectors of every model (JSON list of specs or shipped names, e.g. ``["error-adwin"]``)."""
     model_detectors: dict[str, list[DetectorSpec]] = Field(default_factory=dict)

@@ -91,3 +91,17 @@ def test_undecodable_record_goes_to_dead_letters_and_reader_goes_on(console: Con
             assert http.get(f"/api/v1/models/{model}/events").json()[0]["event_id"] == after.event_id
     finally:
         dlq.close()
+
+
+def test_a_failed_update_shows_its_reason(console: Console, model: str) -> None:
+    request = UpdateRequest(model=model, base_version=1, reason="drift", sample_ranges=[OffsetRange(0, 0, 9)])
+    failed = Candidate(update_id=request.event_id, model=model, outcome="failed", base_version=1, strategy="replay",
+                       code_version="abc", reason="architecture_invalid", created_at_ms=request.requested_at_ms + 500)
+    console.publish(topics.UPDATES, request, key=model)
+    console.publish(topics.CANDIDATES, failed, key=model)
+    with console.client("viewer") as http:
+        wait_until(lambda: http.get(f"/api/v1/models/{model}/updates").json()[0]["status"] == "failed", 60, "the failed update")
+        update = http.get(f"/api/v1/models/{model}/updates").json()[0]
+        page = http.get(f"/models/{model}").text
+    assert update["failure"] == "architecture_invalid"
+    assert "(architecture_invalid)" in page

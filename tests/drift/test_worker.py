@@ -64,6 +64,10 @@ def test_concept_switch_gives_one_update_request_after_it(drift_stack: DriftStac
     pub.raw("cl.candidates", "m", encode_event(candidate))
     pub.flush()
     wait_for(lambda: client.get(inflight) is None, 60, "in-flight marker cleared")
+    # A failed update backs the next request off (the cooldown alone would repeat it).
+    assert int(client.get(f"{drift_stack.redis.key_prefix}drift:{{m}}:failures")) == 1
+    wait_for(lambda: worker.value("modelci_drift_update_failures", model="m") == 1, 30, "failures exported")
+    assert worker.value("modelci_drift_update_backoff_seconds", model="m") == 600
     client.close()
     assert worker.stop() == 0
 
