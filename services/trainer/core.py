@@ -106,7 +106,7 @@ class Trainer:
             lock.acquire(self.settings.lock_wait_s, stop)
         except LockTimeout as exc:
             raise (errors.Interrupted(str(exc)) if stop() else TransientError(str(exc))) from exc
-        if lock.waited_s > 0.05:
+        if lock.contended:  # not a time threshold: a slow first SET under load is no wait for another trainer
             self.metrics.lock_waits.labels(req.model).inc()
             self.metrics.lock_wait_seconds.labels(req.model).inc(lock.waited_s)
             _log.info("lock_waited", seconds=round(lock.waited_s, 3))

@@ -29,6 +29,8 @@ class ModelLock:
         self.ttl_ms = ttl_ms
         self.token = uuid.uuid4().hex
         self.waited_s = 0.0
+        self.contended = False
+        """Whether the lock was held by another when this one first asked (it then waited)."""
         self.acquired_at: float | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -42,6 +44,7 @@ class ModelLock:
         start = time.monotonic()
         delay = 0.02
         while not self.try_acquire():
+            self.contended = True
             if stop() or time.monotonic() - start > wait_s:
                 self.waited_s = time.monotonic() - start
                 raise LockTimeout(f"{self.key} still held after {self.waited_s:.1f} s")
