@@ -25,6 +25,8 @@ def demo(
     warmup: Annotated[float, typer.Option(help="Seconds on the first concept before the drift.")] = DemoConfig.warmup_s,
     stream: Annotated[str, typer.Option(help="Drift stream from the model factory.")] = DemoConfig.stream,
     seed: Annotated[int, typer.Option(help="Seed of the stream, the model and the traffic.")] = DemoConfig.seed,
+    architecture: Annotated[str, typer.Option(help="Model factory 'package.module:function' taking input_dim and num_classes "
+                                                   "(default: the demo's MLP), e.g. strategies.models:make_tabular.")] = "",
 ) -> None:
     """Train a model on one concept, serve it, drift, and watch ModelCI-e detect, retrain, validate and redeploy.
 
@@ -44,7 +46,7 @@ def demo(
             _, up_seconds = stack.up()
             started = True
             console.print(f"healthy in {up_seconds:.1f} s")
-        config = DemoConfig(rate=rate, warmup_s=warmup, stream=stream, seed=seed)
+        config = DemoConfig(rate=rate, warmup_s=warmup, stream=stream, seed=seed, architecture=architecture)
         summary = run_demo(config, stack, Narrator(console.print), report, up_seconds)
     except ModelCIError as exc:
         console.print(f"[red]error:[/red] {exc}")

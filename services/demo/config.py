@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -28,3 +28,8 @@ class DemoConfig:
     """Epochs for version 1 on the first concept."""
     model_name: str = ""
     """Model name; empty picks a fresh ``digits-<id>``."""
+    architecture: str = ""
+    """Factory of the model (``package.module:function`` taking ``input_dim`` and ``num_classes``);
+    empty: the demo's MLP (`services.demo.model.DEMO_ARCHITECTURE`)."""
+    architecture_kwargs: dict = field(default_factory=dict)
+    """More keyword arguments of the factory."""

@@ -19,9 +19,10 @@ from services.common.events import new_id
 from services.common.settings import KafkaSettings
 from services.demo import report as rep
 from services.demo.config import DemoConfig
-from services.demo.model import train_first_version
+from services.demo.model import demo_architecture, train_first_version
 from services.demo.observer import Marker, Observer
 from services.demo.traffic import Traffic
+from strategies.architecture import Architecture
 from strategies.streams import get_stream
 
 
@@ -81,7 +82,8 @@ DEMO_HYPERPARAMETERS = {"epochs": 10, "batch_size": 64, "lr": 3e-3, "mem_size": 
 DEMO_POLICY = {"latency_slack_ms": 25.0}
 
 
-def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, input_shape: list[int], classes: list[str]) -> None:
+def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, input_shape: list[int], classes: list[str],
+                           architecture: Architecture | None = None) -> None:
     os.environ.update(endpoints.service_env())
     from services.common.artifacts import FileArtifactStore
     from services.common.registry import ModelRegistry
@@ -103,6 +105,7 @@ def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, inp
         hyperparameters=DEMO_HYPERPARAMETERS,
         policy=DEMO_POLICY,
         actor="demo",
+        architecture=architecture,
     )
 
 
@@ -118,9 +121,11 @@ def run_demo(config: DemoConfig, stack: EmbeddedStack, narrate: Narrator, report
     stream = get_stream(config.stream, seed=config.seed)
     model = config.model_name or f"digits-{new_id()[:6]}"
     narrate(f"training version 1 of [bold]{model}[/bold] on concept '{stream.concepts[0]}' of stream '{stream.name}'")
-    artifact, offline_acc = train_first_version(stream, config.train_epochs, config.seed)
-    narrate(f"version 1 reaches {offline_acc:.1%} on held-out '{stream.concepts[0]}' data; registering it in Triton")
-    register_first_version(endpoints, model, artifact, list(stream.input_shape), [str(c) for c in range(stream.num_classes)])
+    architecture = demo_architecture(stream, config.architecture, config.architecture_kwargs)
+    artifact, offline_acc = train_first_version(stream, config.train_epochs, config.seed, architecture)
+    narrate(f"version 1 ({architecture.factory}) reaches {offline_acc:.1%} on held-out '{stream.concepts[0]}' data; registering it in Triton")
+    register_first_version(endpoints, model, artifact, list(stream.input_shape), [str(c) for c in range(stream.num_classes)],
+                           architecture)
 
     kafka_settings = KafkaSettings(bootstrap_servers=endpoints.kafka)
     observer = Observer(kafka_settings, model)

@@ -34,8 +34,12 @@ def loop_stack(clean_env, stack_settings, stopped_after, apache_kafka, redis_ser
     return stack
 
 
-def test_drift_is_detected_learned_validated_and_served(loop_stack: EmbeddedStack, tmp_path: Path):
-    config = DemoConfig(rate=250.0, warmup_s=8.0, recovery_window_s=5.0, recurring_s=5.0, serve_timeout_s=150.0)
+@pytest.mark.parametrize("architecture", ["", "strategies.models:make_tabular"], ids=["demo-mlp", "tabular-batchnorm-dropout"])
+def test_drift_is_detected_learned_validated_and_served(loop_stack: EmbeddedStack, tmp_path: Path, architecture: str):
+    """The demo's MLP, and an architecture of another layout whose train and eval behaviour
+    differ (BatchNorm, Dropout): registered, served, updated by the trainer, validated, deployed."""
+    config = DemoConfig(rate=250.0, warmup_s=8.0, recovery_window_s=5.0, recurring_s=5.0, serve_timeout_s=150.0,
+                        architecture=architecture)
     summary = run_demo(config, loop_stack, Narrator(lambda _: None), tmp_path / "report", up_seconds=None)
 
     assert summary["false_drift_alarms"] == 0, "drift reported before the switch"
