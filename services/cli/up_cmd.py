@@ -67,9 +67,26 @@ def down() -> None:
     console.print(f"stopped {', '.join(names)}" if names else "nothing was running")
 
 
-def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """Show every process of the embedded default; exit 1 when one is down or none runs."""
-    statuses = EmbeddedStack().status()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    env: Annotated[bool, typer.Option("--env", help="Print the stack's addresses as shell exports: eval \"$(modelci status --env)\".")] = False,
+) -> None:
+    """Show every process of the embedded default; exit 1 when one is down or none runs.
+
+    With --env, print the MODELCI_* variables that point an application (or another shell's commands) at this stack, e.g. the broker address for the client library.
+    """
+    stack = EmbeddedStack()
+    if env:
+        import shlex
+
+        recorded = stack.recorded()
+        if recorded is None:
+            console.print("[red]error:[/red] nothing is running: `modelci up`")
+            raise typer.Exit(1)
+        for key, value in recorded[0].service_env().items():
+            typer.echo(f"export {key}={shlex.quote(value)}")
+        return
+    statuses = stack.status()
     if as_json:
         typer.echo(json.dumps({"processes": [s.as_dict() for s in statuses]}, indent=2))
     else:
