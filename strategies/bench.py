@@ -48,6 +48,12 @@ class BenchConfig:
     """One process per strategy (honest peak memory); False runs them all here."""
     threads: int = 1
     """Torch threads per strategy run."""
+    model: str = ""
+    """Factory of the model every strategy starts from (``package.module:function`` or a
+    ``modelci.models`` entry point, called with ``input_dim`` and ``num_classes``, returning
+    logits); empty: the built-in MLP of ``hidden`` units."""
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    """More keyword arguments of the factory."""
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
@@ -116,6 +122,15 @@ def warm_up() -> None:
     strategy.train(torch.randn(32, 8), torch.randint(0, 2, (32,)))
 
 
+def build_model(stream: DriftStream, hidden: int = 64, factory: str = "", kwargs: dict[str, Any] | None = None) -> torch.nn.Module:
+    """The model a strategy starts from: the built-in MLP, or ``factory(input_dim=…, num_classes=…)``."""
+    if not factory:
+        return make_mlp(math.prod(stream.input_shape), stream.num_classes, hidden)
+    from strategies.architecture import Architecture
+
+    return Architecture(factory, {"input_dim": math.prod(stream.input_shape), "num_classes": stream.num_classes, **(kwargs or {})}).build()
+
+
 def run_strategy(
     stream: DriftStream,
     name: str,
@@ -123,12 +138,14 @@ def run_strategy(
     hyperparameters: dict[str, Any] | None = None,
     hidden: int = 64,
     device: str = "cpu",
+    model_factory: str = "",
+    model_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one strategy over the whole stream; its figures as a JSON-ready dict."""
     cls = get_strategy(name)
     baseline = psutil.Process().memory_info().rss  # what the strategy holds counts too
     torch.manual_seed(seed)
-    model = make_mlp(math.prod(stream.input_shape), stream.num_classes, hidden)
+    model = build_model(stream, hidden, model_factory, model_kwargs)
     strategy = cls(model, {"seed": seed, **(hyperparameters or {})}, device=device)
     matrix: list[list[float]] = []
     seconds: list[float] = []
@@ -171,7 +188,8 @@ def _isolated(config: BenchConfig, name: str) -> dict[str, Any]:
     torch.set_num_threads(config.threads)
     stream = _stream(config)
     warm_up()
-    return run_strategy(stream, name, config.seed, _overrides(config, name), config.hidden)
+    return run_strategy(stream, name, config.seed, _overrides(config, name), config.hidden,
+                        model_factory=config.model, model_kwargs=config.model_kwargs)
 
 
 def _stream(config: BenchConfig) -> DriftStream:
@@ -188,6 +206,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     for name in names:  # fail fast on a bad name or bad hyperparameters, before any training
         get_strategy(name).validate_hyperparameters({"seed": config.seed, **_overrides(config, name)})
     stream = _stream(config)
+    build_model(stream, config.hidden, config.model, config.model_kwargs)  # a bad factory fails here, before any training
     started = time.perf_counter()
     if config.isolate:
         results = _run_isolated(config, names)
@@ -197,7 +216,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         try:
             warm_up()
             results = [
-                run_strategy(stream, n, config.seed, _overrides(config, n), config.hidden) for n in names
+                run_strategy(stream, n, config.seed, _overrides(config, n), config.hidden,
+                             model_factory=config.model, model_kwargs=config.model_kwargs)
+                for n in names
             ]
         finally:
             torch.set_num_threads(previous)
@@ -206,6 +227,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "default": DEFAULT_STRATEGY,
         "oracle": ORACLE_STRATEGY,
         "seed": config.seed,
+        "model": config.model or f"strategies.models:make_mlp(hidden={config.hidden})",
         "concepts": stream.concepts,
         "order": [stream.concepts[stream.concept_index(t)] for t in range(len(stream.experiences))],
         "train_per_experience": [len(e.y_train) for e in stream.experiences],

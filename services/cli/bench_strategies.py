@@ -29,7 +29,11 @@ def _overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
 
 @bench_app.command("strategies")
 def strategies(
-    stream: str = typer.Option("recurring", help="Drift stream: recurring, digits-rotations, digits-noise, digits-prior, sea, agrawal."),
+    stream: str = typer.Option("recurring", help="Drift stream: recurring, digits-rotations, digits-noise, digits-prior, sea, agrawal, "
+                                                  "or your own 'package.module:function' (called with the seed, returns a DriftStream)."),
+    model: str = typer.Option("", help="Your model: 'package.module:function' called with input_dim and num_classes, returning logits "
+                                       "(default: the built-in MLP of --hidden units)."),
+    model_kwargs: str = typer.Option("{}", help="More keyword arguments of --model, as JSON."),
     names: str = typer.Option("", "--strategies", help="Comma-separated strategies; default: all."),
     seed: int = typer.Option(0, help="Seed of the stream, the initial model and every update."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
@@ -55,6 +59,8 @@ def strategies(
         hyperparameters=_overrides(overrides),
         isolate=isolate,
         threads=threads,
+        model=model,
+        model_kwargs=json.loads(model_kwargs),
     )
     try:
         report = run_bench(config)

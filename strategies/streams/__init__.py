@@ -70,15 +70,27 @@ def available_streams() -> list[str]:
 
 
 def get_stream(name: str, seed: int = 0, size: int | None = None) -> DriftStream:
-    """The named stream; the same `seed` always gives the same tensors.
+    """The named stream, or a researcher's own: ``package.module:function`` called as
+    ``function(seed)`` (``function(seed, train_per_experience=size)`` with `size`), returning a
+    `DriftStream`. The same `seed` always gives the same tensors.
 
     `size` overrides the training samples per experience (small values for quick tests).
     """
-    try:
-        build = _STREAMS[name]
-    except KeyError:
-        raise UnknownStream(f"unknown stream {name!r}; available: {', '.join(_STREAMS)}") from None
-    return build(seed) if size is None else build(seed, train_per_experience=size)
+    build = _STREAMS.get(name)
+    if build is None and ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            build = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownStream(f"cannot import stream {name!r}: {exc}") from None
+    if build is None:
+        raise UnknownStream(f"unknown stream {name!r}; available: {', '.join(_STREAMS)}, or 'package.module:function'")
+    stream = build(seed) if size is None else build(seed, train_per_experience=size)
+    if not isinstance(stream, DriftStream):
+        raise UnknownStream(f"stream {name!r} returned {type(stream).__name__}, not a DriftStream")
+    return stream
 
 
 __all__ = ["DEFAULT_STREAM", "DriftStream", "Experience", "available_streams", "get_stream"]

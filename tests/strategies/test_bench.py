@@ -86,3 +86,26 @@ def test_docstring_examples(module):
 
     failures, _ = doctest.testmod(importlib.import_module(module))
     assert failures == 0
+
+
+def researchers_stream(seed: int, train_per_experience: int | None = None):
+    """A stream of a researcher's own, named by dotted path (here SEA, renamed)."""
+    from strategies.streams import get_stream
+
+    stream = get_stream("sea", seed, size=train_per_experience)
+    stream.name = "my-sea"
+    return stream
+
+
+def test_a_researchers_own_model_and_stream_by_dotted_path(tmp_path):
+    result = CliRunner().invoke(app, [
+        "bench", "strategies", "--stream", f"{__name__}:researchers_stream", "--model", "strategies.models:make_tabular",
+        "--model-kwargs", '{"hidden": 12}', "--strategies", "naive,replay", "--no-isolate", "--json",
+        "--plot", str(tmp_path / "p.png"), "--size", "100", "--set", "*.epochs=2",
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    _check_shape(report, ["naive", "replay"])
+    assert report["stream"] == "my-sea" and report["model"] == "strategies.models:make_tabular"
+    bad = CliRunner().invoke(app, ["bench", "strategies", "--model", "no_such.module:make", "--no-isolate", "--json"])
+    assert bad.exit_code == 2 and "cannot import model factory" in bad.output
