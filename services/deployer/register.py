@@ -14,39 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from services.common.artifacts import ArtifactStore
 from services.common.registry import WEIGHTS_SHA256, WEIGHTS_URI, ModelRecord, ModelRegistry, VersionRecord, VersionStatus
-from services.deployer import checks
-from services.deployer.checks import CandidateInvalid
 from services.deployer.policy import Policy
 from services.deployer.publisher import switch
 from services.deployer.trainability import RegistrationError, prove, prove_torchscript
 from services.deployer.triton_ops import TritonOps
-from strategies.architecture import Architecture, match_state
+from strategies.architecture import Architecture
 
 __all__ = ["RegistrationError", "register_model"]
-
-
-def _weights_from_torchscript(artifact: bytes, architecture: Architecture) -> bytes:
-    """The architecture's parameters taken from a TorchScript export of it (matched by name)."""
-    import io
-
-    try:
-        module, _ = checks.load_torchscript(artifact)
-    except CandidateInvalid as exc:
-        raise RegistrationError(exc.check.reason, str(exc.check.values)) from exc
-    try:
-        layers = list(architecture.build().state_dict())
-    except Exception as exc:  # ArchitectureError; prove() reports it with its reason
-        raise RegistrationError("architecture_invalid", str(exc)) from exc
-    state = match_state(layers, dict(module.state_dict()))
-    if state is None:
-        raise RegistrationError("weights_do_not_fit", f"the TorchScript module's parameters are not those of {architecture.factory}; pass --weights")
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return buf.getvalue()
 
 
 def register_model(
@@ -78,9 +55,9 @@ def register_model(
         if artifact is None:
             raise RegistrationError("no_model", "give a TorchScript artifact, or an architecture (--factory) with weights")
         proven = prove_torchscript(artifact, list(input_shape), len(classes), strategy, hp)
+    elif weights is None and artifact is not None:
+        proven = prove_torchscript(artifact, list(input_shape), len(classes), strategy, hp, architecture)
     else:
-        if weights is None and artifact is not None:
-            weights = _weights_from_torchscript(artifact, architecture)
         proven = prove(architecture, weights, list(input_shape), len(classes), strategy, hp, artifact=artifact)
     artifact = proven.artifact
     uri, digest = store.put(artifact)

@@ -145,26 +145,37 @@ def prove(
     if diff > EXPORT_ATOL:
         what = "the TorchScript file" if artifact is not None else "the TorchScript export"
         raise RegistrationError("export_mismatch", f"{what} differs from the eager model by {diff:.2e} (data-dependent control flow is not traced; docs/models.md)")
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    return Proven(architecture, served, buf.getvalue(), {"shapes": shapes.values, "outputs": outputs.values, "export_max_diff": diff})
+    return Proven(architecture, served, _dump(model.state_dict()), {"shapes": shapes.values, "outputs": outputs.values, "export_max_diff": diff})
 
 
-def prove_torchscript(artifact: bytes, input_shape: list[int], num_classes: int, strategy: str, hyperparameters: dict[str, Any]) -> Proven:
-    """A model registered from a TorchScript file alone: updatable only as the built-in MLP."""
+def prove_torchscript(artifact: bytes, input_shape: list[int], num_classes: int, strategy: str, hyperparameters: dict[str, Any],
+                      architecture: Architecture | None = None) -> Proven:
+    """A model registered from a TorchScript file: its weights are the file's own parameters,
+    matched by name to ``architecture`` (the built-in MLP when none is given, the only one
+    recognisable from the parameters alone); the file is served as version 1."""
     try:
         module, _ = checks.load_torchscript(artifact)
     except CandidateInvalid as exc:
         raise RegistrationError(exc.check.reason, str(exc.check.values)) from exc
     state = dict(module.state_dict())
-    arch = builtin_mlp(state, int(np.prod(input_shape)), num_classes)
+    arch = architecture or builtin_mlp(state, int(np.prod(input_shape)), num_classes)
     if arch is None:
         raise RegistrationError(
             "not_trainable",
             "the trainer cannot rebuild this TorchScript module (only the built-in MLP can be updated from TorchScript alone); "
             "register its architecture with --factory package.module:function --weights state_dict.pt (docs/models.md)",
         )
-    layers = arch.build().state_dict()
+    try:
+        layers = list(arch.build().state_dict())
+    except ArchitectureError as exc:
+        raise RegistrationError(exc.reason, str(exc)) from exc
+    matched = match_state(layers, state)
+    if matched is None:
+        raise RegistrationError("weights_do_not_fit", f"the TorchScript module's parameters are not those of {arch.factory}; pass --weights")
+    return prove(arch, _dump(matched), input_shape, num_classes, strategy, hyperparameters, artifact=artifact)
+
+
+def _dump(state: dict[str, torch.Tensor]) -> bytes:
     buf = io.BytesIO()
-    torch.save(match_state(list(layers), state), buf)
-    return prove(arch, buf.getvalue(), input_shape, num_classes, strategy, hyperparameters, artifact=artifact)
+    torch.save(state, buf)
+    return buf.getvalue()
