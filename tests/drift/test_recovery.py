@@ -58,14 +58,19 @@ def test_sigkill_mid_stream_and_restart(drift_stack: DriftStack) -> None:
 
     first = drift_stack.worker()
     wait_for(lambda: first.value("modelci_drift_events_in_total") >= 2 * first_part, 120, "the first third handled")
-    # The rest arrives, and the worker dies while handling it (offsets not yet committed).
+    # The second third arrives, and the worker dies while handling it (offsets not yet
+    # committed); the last third is published only after the kill, so however fast the worker
+    # is, it cannot have finished the stream.
     for model, traffic in models.items():
-        pub.interleaved(traffic, batch=100, lag_batches=5, start=third[model])
+        pub.interleaved(traffic, batch=100, lag_batches=5, start=third[model], stop=2 * third[model])
     pub.flush()
     wait_for(lambda: first.value("modelci_drift_events_in_total") > 2 * first_part, 60, "the rest under way", interval_s=0.02)
     first.kill()
     joined_before = sum(drift_stack.stats(m).get("joined", 0) for m in models)
     assert 0 < joined_before < total, joined_before  # it died mid-stream
+    for model, traffic in models.items():
+        pub.interleaved(traffic, batch=100, lag_batches=5, start=2 * third[model])
+    pub.flush()
 
     second = drift_stack.worker()
     wait_done(drift_stack, total)
