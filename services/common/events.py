@@ -75,6 +75,8 @@ class InferenceRequest(Event):
     shape: list[int]
     version: int | None = None
     datatype: str = "FP32"
+    int_features: list[int] = field(default_factory=list)
+    """The input of an integer model (INT64/INT32 token ids); ``features`` is empty then."""
     sent_at_ms: int = field(default_factory=now_ms)
     event_id: str = field(default_factory=new_id)
 
@@ -88,6 +90,7 @@ class Prediction(Record):
     confidence: float
     latency_ms: float
     requested_at_ms: int
+    int_features: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -130,6 +133,7 @@ class LabeledSample(Record):
     prediction_offset: int
     feedback_partition: int
     feedback_offset: int
+    int_features: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
