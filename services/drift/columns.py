@@ -19,13 +19,14 @@ import numpy as np
 from services.common.errors import SerdeError
 from services.common.serde import HEADER_LEN, MARKER, AvroSerde
 from services.drift import samples, scan
-from services.drift.join import pack_ids, pack_labels, pack_prediction, pack_prediction_values
+from services.drift.join import MAX_VALUE, pack_ids, pack_labels, pack_prediction, pack_prediction_values
 
-SCANNED = {"PredictionBatch": bytes.fromhex("406ce74a4dccb25c"), "FeedbackBatch": bytes.fromhex("b8af07f6c4331ca3")}
+SCANNED = {"PredictionBatch": bytes.fromhex("62a4352eceb6970f"), "FeedbackBatch": bytes.fromhex("b8af07f6c4331ca3")}
 """Header fingerprints (CRC-64-AVRO, little-endian as the Avro specification writes them) of
-the writer schemas the scanner was written for (fields, order and types): records of any
-other schema, such as a later version of these, and records with the pre-2026-12 reversed
-header go through the serde."""
+the writer schemas the scanner was written for (fields, order and types): `PredictionBatch` v2
+(``int_features`` after ``features``) and `FeedbackBatch` (the same in v1 and v2). Records of
+any other schema, such as v1 predictions or a later version, and records with the pre-2026-12
+reversed header go through the serde."""
 
 
 @dataclass(slots=True)
@@ -48,7 +49,8 @@ class Predictions:
     labels: np.ndarray
     confidence: np.ndarray
     means: np.ndarray
-    """Mean of each item's features (the ``input`` signal)."""
+    """The ``input`` signal: mean of each item's features; for an integer model (no features)
+    the mean of its int_features (token ids); 0.0 for an item with neither."""
 
     def sample_id(self, k: int) -> bytes:
         """Item k's request id, Avro-encoded (length prefix included)."""
@@ -183,7 +185,8 @@ def _predictions_from(batch: dict, partition: int, offset: int, topic: str | Non
     version = batch["version"]
     _check_labels([it["label"] for it in items], topic, partition, offset)
     ids, rids, rid_at = _ids([it["request_id"] for it in items], topic, partition, offset)
-    packed = [pack_prediction(version, partition, offset, it["label"], it["confidence"], it["features"]) for it in items]
+    packed = [pack_prediction(version, partition, offset, it["label"], it["confidence"], it["features"], it["int_features"]) for it in items]
+    _check_sizes(packed, topic, partition, offset)
     val_at = np.zeros(len(packed), np.int64)
     if packed:
         val_at[1:] = np.cumsum([3 + len(p) for p in packed[:-1]])
@@ -198,8 +201,28 @@ def _predictions_from(batch: dict, partition: int, offset: int, topic: str | Non
         rid_at,
         np.array([it["label"] for it in items], np.int64),
         np.array([it["confidence"] for it in items], np.float32),
-        np.array([sum(f) / len(f) if f else 0.0 for f in (it["features"] for it in items)], np.float64),
+        np.array([_input_mean(it["features"], it["int_features"]) for it in items], np.float64),
     )
+
+
+def _input_mean(features: list[float], int_features: list[int]) -> float:
+    """The ``input`` signal of one prediction, as the scanner computes it (float64 sums in item
+    order, so both paths give the same value): the features' mean, for an integer model the
+    token ids' mean (a shift in what the model is asked shows there too), 0.0 with no input."""
+    values: list[float] | list[int] = features or int_features
+    if not values:
+        return 0.0
+    total = 0.0
+    for value in values:
+        total += float(value)
+    return total / len(values)
+
+
+def _check_sizes(packed: list[bytes], topic: str | None, partition: int, offset: int) -> None:
+    # The join script's arguments give a value two length bytes (the scanner says TOO_LONG).
+    for value in packed:
+        if len(value) + 1 > MAX_VALUE:
+            raise SerdeError("input_too_long", f"a prediction's packed input takes {len(value) + 1} bytes, more than {MAX_VALUE}", topic=topic, partition=partition, offset=offset)
 
 
 def _feedback_from(batch: dict, partition: int, offset: int, topic: str | None = None) -> Feedbacks:

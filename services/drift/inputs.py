@@ -19,7 +19,7 @@ from confluent_kafka import Message
 from services.common.topics import FEEDBACK, PREDICTIONS, SAMPLES
 from services.drift import samples, scan
 from services.drift.columns import Feedbacks, Predictions
-from services.drift.join import JoinResult, features_of, source_id, unpack_feedback, unpack_prediction
+from services.drift.join import JoinResult, source_id, unpack_feedback, unpack_prediction
 from services.drift.publish import Completion
 from services.drift.records import InRecord, Prepared, deterministic_id, now_ms
 from services.drift.state import Firing, ModelState
@@ -109,9 +109,9 @@ class InputHandling:
             out, errors = [], []
             for k, fb in zip(ks.tolist(), fbs):
                 label, fpart, foff = unpack_feedback(fb)
-                version, ppart, poff, predicted, confidence, block = unpack_prediction(cols.value(k))
+                version, ppart, poff, predicted, confidence, inputs = unpack_prediction(cols.value(k))
                 errors.append(0.0 if label == predicted else 1.0)
-                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(block), label, predicted, confidence, ppart, poff, fpart, foff))
+                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, inputs, label, predicted, confidence, ppart, poff, fpart, foff))
             return out, errors
         cat, ends = _concatenated(fbs)
         here = samples.location(rec.partition, rec.offset)
@@ -168,10 +168,10 @@ class InputHandling:
         if not self.encoder.fast:
             out, errors = [], []
             for k, blob in zip(ks.tolist(), blobs):
-                version, ppart, poff, predicted, confidence, raw = unpack_prediction(blob[1:])
+                version, ppart, poff, predicted, confidence, inputs = unpack_prediction(blob[1:])
                 label = int(cols.labels[k])
                 errors.append(0.0 if label == predicted else 1.0)
-                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, features_of(raw), label, predicted, confidence, ppart, poff, rec.partition, rec.offset))
+                out.append(_sample_dict(_request_id(cols.sample_id(k)), version, inputs, label, predicted, confidence, ppart, poff, rec.partition, rec.offset))
             return out, errors
         cat, ends = _concatenated(blobs)
         here = samples.location(rec.partition, rec.offset)
@@ -241,12 +241,15 @@ def _request_id(encoded: bytes) -> str:
 
 
 def _sample_dict(
-    sample_id: str, version: int, features: list[float], label: int, predicted: int, confidence: float, ppart: int, poff: int, fpart: int, foff: int
+    sample_id: str, version: int, inputs: bytes, label: int, predicted: int, confidence: float, ppart: int, poff: int, fpart: int, foff: int
 ) -> dict[str, Any]:
+    """A sample for the generic encoder; ``inputs`` is the packed prediction's input blob."""
+    features, int_features = samples.inputs_of(inputs)
     return {
         "sample_id": sample_id,
         "model_version": version,
         "features": features,
+        "int_features": int_features,
         "label": label,
         "predicted": predicted,
         "confidence": confidence,

@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,21 +182,29 @@ if expired > 0 then redis.call('HINCRBY', P .. 'stats', 'expired', expired) end
 return {expired, #rids}
 """
 
-# version, prediction partition, prediction offset, predicted label, confidence; then features
+# version, prediction partition, prediction offset, predicted label, confidence; then the input
 PRED_HEAD = struct.Struct("<qiqif")
 
+MAX_VALUE = 65535
+"""Longest value the join script's arguments carry (two length bytes): ``P``, `PRED_HEAD` and
+the input must fit: at most 16,375 float features, or 21,833 token ids below 2**20."""
 
-def pack_prediction(version: int, partition: int, offset: int, predicted: int, confidence: float, features: list[float] | bytes) -> bytes:
+
+def pack_prediction(
+    version: int, partition: int, offset: int, predicted: int, confidence: float, features: list[float] | bytes, int_features: Sequence[int] = ()
+) -> bytes:
     """What a waiting prediction keeps in Redis: enough to build its labeled sample later.
 
-    ``features`` as floats, or already encoded as an Avro ``array<float>`` block
-    (`services.drift.samples.features_from_list`), which is how they are stored, ready to be
-    copied into the sample.
+    ``PRED_HEAD``, then the input as the sample carries it: the Avro ``features`` block and the
+    ``int_features`` block (`services.drift.samples.inputs_from_lists`), ready to be copied into
+    the sample as one blob. ``features`` may be that blob already encoded (bytes; then
+    ``int_features`` is not used). Values packed before schema v2 lack the ``int_features``
+    block; `unpack_prediction` adds it.
     """
-    from services.drift.samples import features_from_list
+    from services.drift.samples import inputs_from_lists
 
-    block = features if isinstance(features, bytes) else features_from_list(features)
-    return PRED_HEAD.pack(version, partition, offset, predicted, confidence) + block
+    inputs = features if isinstance(features, bytes) else inputs_from_lists(features, list(int_features))
+    return PRED_HEAD.pack(version, partition, offset, predicted, confidence) + inputs
 
 
 PRED_KEY_LEN = 20
@@ -204,20 +212,12 @@ PRED_KEY_LEN = 20
 
 
 def unpack_prediction(blob: bytes) -> tuple[int, int, int, int, float, bytes]:
-    """(version, partition, offset, predicted, confidence, Avro features block)."""
+    """(version, partition, offset, predicted, confidence, input blob): the Avro ``features`` and
+    ``int_features`` blocks, the second one added (empty) to a value packed before schema v2."""
+    from services.drift.samples import with_int_features
+
     version, partition, offset, predicted, confidence = PRED_HEAD.unpack_from(blob)
-    return version, partition, offset, predicted, confidence, blob[PRED_HEAD.size :]
-
-
-def features_of(block: bytes) -> list[float]:
-    """The floats of an Avro ``array<float>`` block with one block (as `pack_prediction` stores)."""
-    if block == b"\x00":
-        return []
-    from services.drift.samples import block_payload
-
-    features = array("f")
-    features.frombytes(block_payload(block))
-    return features.tolist()
+    return version, partition, offset, predicted, confidence, with_int_features(blob[PRED_HEAD.size :])
 
 
 def pack_feedback(label: int, partition: int, offset: int) -> bytes:

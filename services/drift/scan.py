@@ -1,6 +1,6 @@
 """Compiled readers and writers for the drift service's hot path (numba).
 
-The service needs only a few fields of each event (request id, features, predicted label and
+The service needs only a few fields of each event (request id, input, predicted label and
 confidence of a prediction; request id and label of a feedback), and it needs them as bytes to
 hand to Redis and to copy into labeled samples, not as Python objects. fastavro's generic
 reader builds a dict per event and a Python float per feature (~1.6 µs per event in the
@@ -9,10 +9,15 @@ body of a `PredictionBatch` / `FeedbackBatch` written with the *current* schema 
 write the join script's arguments directly; `feedback_samples` writes the `LabeledSample`
 items of a feedback record's joins from the predictions Redis kept.
 
+A prediction's input is its ``features`` (array<float>) and ``int_features`` (array<long>,
+schema v2) arrays, which sit next to each other in both `Prediction` and `LabeledSample`: they
+are handled as one opaque blob (both blocks), stored in Redis and copied into the sample.
+
 They accept only the canonical encoding (what fastavro and the Java writer produce: positive
-block counts, every `features` array in one block, ASCII request ids). Anything else returns a
-non-zero status and the caller falls back to the generic serde, which either reads the record
-(older writer schemas, multi-block arrays, non-ASCII ids) or raises the precise `SerdeError`
+block counts, every `features` and `int_features` array in one block, minimal varints in
+`int_features`, ASCII request ids). Anything else returns a non-zero status and the caller
+falls back to the generic serde, which either reads the record (older writer schemas,
+multi-block arrays, non-ASCII ids) or raises the precise `SerdeError`
 that makes it a dead letter. Every read is bounds-checked: malformed bytes end in a status, never
 in a read outside the buffer (numba does not check indexes itself).
 """
@@ -46,6 +51,10 @@ confidence f32, little-endian (``join.PRED_HEAD``)."""
 
 MAX_ID = 65535
 """Longest request id the fast path passes to Redis (two length bytes)."""
+
+MAX_VALUE = 65535
+"""Longest packed prediction (``P`` included) the fast path passes to Redis (two length bytes;
+``join.MAX_VALUE``)."""
 
 
 @njit(cache=True, nogil=True)
@@ -169,9 +178,54 @@ def _float_skip_array(buf, pos, end):  # pragma: no cover - compiled
             return -TRUNCATED
         if count == 0:
             return pos
-        pos += 4 * count
-        if pos > end:
+        if count < 0 or count > (end - pos) // 4:  # before multiplying: 4 * count can wrap
             return -TRUNCATED
+        pos += 4 * count
+
+
+@njit(cache=True, nogil=True)
+def _int_features(buf, pos, end):  # pragma: no cover - compiled
+    """The ``int_features`` array<long> at ``pos``, one block of minimal varints (so that copying
+    its bytes gives what an Avro writer writes): (status, items, payload start, payload end,
+    next position, sum of the values as float64)."""
+    n, pos = _long(buf, pos, end)
+    if pos < 0:
+        return TRUNCATED, 0, 0, 0, 0, 0.0
+    if n < 0:
+        return IRREGULAR, 0, 0, 0, 0, 0.0
+    start = pos
+    total = 0.0
+    if n == 0:
+        return OK, 0, start, start, pos, total
+    for _ in range(n):
+        first = pos
+        value, pos = _long(buf, pos, end)
+        if pos < 0:
+            return TRUNCATED, 0, 0, 0, 0, 0.0
+        last = buf[pos - 1]
+        # a trailing zero group is not minimal; a 10th byte holds only bit 63
+        if (pos - first > 1 and last == 0) or (pos - first == 10 and last > 1):
+            return IRREGULAR, 0, 0, 0, 0, 0.0
+        total += np.float64(value)
+    stop = pos
+    if pos >= end:
+        return TRUNCATED, 0, 0, 0, 0, 0.0
+    if buf[pos] != 0:
+        return IRREGULAR, 0, 0, 0, 0, 0.0
+    return OK, n, start, stop, pos + 1, total
+
+
+@njit(cache=True, nogil=True)
+def _copy_block(values, vp, buf, n, start, stop):  # pragma: no cover - compiled
+    """Writes a one-block Avro array of ``n`` items whose bytes are ``buf[start:stop]``: the
+    count (zig-zag like any Avro long), the bytes, the end marker. Returns the next position."""
+    if n > 0:
+        vp = _put_long(values, vp, n)
+        for j in range(start, stop):
+            values[vp] = buf[j]
+            vp += 1
+    values[vp] = 0
+    return vp + 1
 
 
 @njit(cache=True, nogil=True)
@@ -179,11 +233,14 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, v
     """Reads a `PredictionBatch` body and writes the join script's arguments.
 
     ``keys``: per item, two length bytes and the request id; ``values``: per item, two length
-    bytes and ``P`` + packed head + the features as a one-block Avro array (what Redis keeps
-    for a waiting prediction), ``val_at[i]`` where item i's entry starts. ``rid_at[i]``: start and end of item i's request id as an Avro
-    string (length prefix included) in ``buf``, ready to copy into a sample. ``conf_bits`` is the
-    uint32 view of the float32 confidences. ``f32`` is a 4-byte scratch array viewed as float32.
-    Returns (status, items, model start, model end, keys length, values length).
+    bytes and ``P`` + packed head + the input (the features and the int_features, each as a
+    one-block Avro array: what Redis keeps for a waiting prediction), ``val_at[i]`` where item
+    i's entry starts. ``rid_at[i]``: start and end of item i's request id as an Avro string
+    (length prefix included) in ``buf``, ready to copy into a sample. ``conf_bits`` is the
+    uint32 view of the float32 confidences. ``means[i]``: the mean of item i's features, of its
+    int_features when it has no features (an integer model), 0.0 when it has neither. ``f32`` is
+    a 4-byte scratch array viewed as float32. Returns (status, items, model start, model end,
+    keys length, values length).
     """
     end = buf.shape[0]
     status, ms, me, pos = _head(buf, start, end)
@@ -222,6 +279,8 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, v
                 return IRREGULAR, 0, 0, 0, 0, 0
             fstart = pos
             if nf > 0:
+                if nf > (end - pos) // 4:  # compared before multiplying: 4 * nf can wrap
+                    return TRUNCATED, 0, 0, 0, 0, 0
                 pos += 4 * nf
                 if pos >= end:
                     return TRUNCATED, 0, 0, 0, 0, 0
@@ -229,6 +288,13 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, v
                     return IRREGULAR, 0, 0, 0, 0, 0
                 pos += 1
             fend = fstart + 4 * nf
+            if pos < end and buf[pos] == 0:  # no int_features (a floating-point model)
+                ni, istart, iend, isum = 0, pos, pos, 0.0
+                pos += 1
+            else:
+                status, ni, istart, iend, pos, isum = _int_features(buf, pos, end)
+                if status != OK:
+                    return status, 0, 0, 0, 0, 0
             # scores, skipped
             pos = _float_skip_array(buf, pos, end)
             if pos < 0:
@@ -247,7 +313,7 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, v
                 return TRUNCATED, 0, 0, 0, 0, 0
             labels[n] = label
             conf_bits[n] = np.uint32(_get_le(buf, cpos, 4) & 0xFFFFFFFF)
-            # the packed value: length, 'P', head, features block
+            # the packed value: length, 'P', head, features block, int_features block
             length_at = vp
             val_at[n] = vp
             vp += 2
@@ -260,23 +326,22 @@ def scan_predictions(buf, start, partition, offset, version_out, keys, values, v
             for j in range(4):
                 values[vp + j] = buf[cpos + j]
             vp += 4
-            total = 0.0
+            vp = _copy_block(values, vp, buf, nf, fstart, fend)
+            vp = _copy_block(values, vp, buf, ni, istart, iend)
             if nf > 0:
-                # Avro counts are zig-zag too: write the count of the one block
-                vp = _put_long(values, vp, nf)
-                for j in range(fstart, fend):
-                    values[vp] = buf[j]
-                    vp += 1
+                total = 0.0
                 for j in range(fstart, fend, 4):
                     for b in range(4):
                         f32u[b] = buf[j + b]
                     total += np.float64(f32f[0])
                 means[n] = total / nf
+            elif ni > 0:
+                means[n] = isum / ni
             else:
                 means[n] = 0.0
-            values[vp] = 0
-            vp += 1
             size = vp - length_at - 2
+            if size > MAX_VALUE:
+                return TOO_LONG, 0, 0, 0, 0, 0
             values[length_at] = np.uint8(size & 0xFF)
             values[length_at + 1] = np.uint8(size >> 8)
             n += 1
@@ -352,13 +417,26 @@ def scan_feedback(buf, start, keys, labels_text, rid_at, labels):  # pragma: no 
 
 
 @njit(cache=True, nogil=True)
+def _features_end(blobs, pos, stop):  # pragma: no cover - compiled
+    """End of the one-block features array at ``pos`` of a packed prediction, -1 when it does
+    not fit before ``stop``."""
+    nf, pos = _long(blobs, pos, stop)
+    if pos < 0 or nf < 0 or nf > (stop - pos) // 4:
+        return -1
+    fend = pos if nf == 0 else pos + 4 * nf + 1
+    return fend if fend <= stop else -1
+
+
+@njit(cache=True, nogil=True)
 def feedback_samples(buf, rid_at, labels, ks, blobs, blob_ends, here, out, errors):  # pragma: no cover - compiled
     """`LabeledSample` items of a feedback record's joins, written into ``out``.
 
     ``ks[j]``: item index of join j in the feedback record ``buf``; ``blobs``: the values Redis
-    returned (``P``, packed head, features block), concatenated, ``blob_ends`` their ends;
-    ``here``: the feedback record's partition and offset, encoded. ``errors[j]`` = 1.0 when the
-    prediction was wrong. Returns the bytes written, or -1 when a blob is too short.
+    returned (``P``, packed head, features block, int_features block), concatenated,
+    ``blob_ends`` their ends; ``here``: the feedback record's partition and offset, encoded.
+    ``errors[j]`` = 1.0 when the prediction was wrong. A value packed before schema v2 ends
+    with its features block: its sample gets an empty int_features block. Returns the bytes
+    written, or -1 when a blob is malformed.
     """
     op = 0
     start = 0
@@ -376,8 +454,14 @@ def feedback_samples(buf, rid_at, labels, ks, blobs, blob_ends, here, out, error
             out[op] = buf[i]
             op += 1
         op = _put_long(out, op, version)
+        fend = _features_end(blobs, start + HEAD_LEN, stop)
+        if fend < 0:
+            return -1
         for i in range(start + HEAD_LEN, stop):
             out[op] = blobs[i]
+            op += 1
+        if fend == stop:  # packed before schema v2: no int_features block
+            out[op] = 0
             op += 1
         label = labels[k]
         op = _put_long(out, op, label)

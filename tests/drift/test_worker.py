@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import struct
 
-from services.common.events import Candidate, Feedback, FeedbackBatch
+from services.common.events import Candidate, Feedback, FeedbackBatch, Prediction
 from services.common.serde import encode_event
 from services.drift.bench.workload import Traffic
 from tests.drift.conftest import DriftStack, wait_for
+from tests.drift.test_columns import EDGE_IDS, encode_v1, old_packed, prediction_batch
 
 SWITCH = 7000
 
@@ -113,4 +115,58 @@ def test_feedback_before_after_duplicated_never(drift_stack: DriftStack) -> None
         assert sample["features"] == [f32(x) for x in by_rid[rid].features]
     counts = {o: worker.value("modelci_drift_join_total", model="j", outcome=o) for o in ("hit", "miss", "expiry", "duplicate_feedback")}
     assert counts == {"hit": 700, "miss": 400, "expiry": 100, "duplicate_feedback": 150}
+    assert worker.stop() == 0
+
+
+def test_integer_model_v1_records_and_predictions_packed_before_v2(drift_stack: DriftStack) -> None:
+    """v2 end to end on a worker: an integer model's batches (token ids in int_features) are
+    read by the compiled scanner and their samples carry the ids exactly, whichever side of the
+    join comes first; a record written with schema v1 still joins (through the serde, with empty
+    int_features); and a prediction an older worker packed into Redis (no int_features block)
+    still becomes a correct sample once its feedback arrives."""
+    pub = drift_stack.publisher()
+    rng = random.Random(21)
+
+    def item(rid: str) -> Prediction:
+        ids = [rng.choice(EDGE_IDS) for _ in range(rng.randrange(0, 30))] + [rng.randrange(0, 50_000) for _ in range(rng.randrange(1, 30))]
+        return Prediction(request_id=rid, features=[], int_features=ids, scores=[0.25, 0.75], label=1, confidence=0.75, latency_ms=1.0, requested_at_ms=0)
+
+    after = [item(f"after-{i}") for i in range(100)]  # feedback after its prediction
+    before = [item(f"before-{i}") for i in range(100)]  # feedback first, parked
+    v1 = prediction_batch(rng, [f"v1-{i}" for i in range(50)], 4, 1)
+    v1["model"] = "t"
+    old = {f"old-{i}": [f32(i + 0.5), -1.0] for i in range(5)}
+    worker = drift_stack.worker()
+
+    # Predictions packed by a worker before v2: the head and the features block, nothing after.
+    client = drift_stack.redis_client()
+    for rid, feats in old.items():
+        client.set(f"{drift_stack.redis.key_prefix}drift:{{t}}:r:{rid}", b"P" + old_packed(1, 0, 0, 1, 0.75, feats), px=600_000)
+    client.close()
+    pub.feedback("t", [(p.request_id, 1) for p in before])
+    pub.flush()
+    wait_for(lambda: drift_stack.stats("t").get("parked") == 100, 120, "early feedback parked")
+    pub.predictions("t", 1, after)
+    pub.predictions("t", 1, before)
+    pub.raw("inference.predictions", "t", encode_v1("prediction.avsc", v1))
+    pub.flush()
+    wait_for(lambda: drift_stack.stats("t").get("stored") == 150, 60, "predictions stored")
+    pub.feedback("t", [(p.request_id, 0) for p in after] + [(it["request_id"], 2) for it in v1["items"]] + [(rid, 1) for rid in old])
+    pub.flush()
+    wait_for(lambda: drift_stack.stats("t").get("joined") == 255, 60, "every feedback joined")
+
+    samples = {rid: copies[0][1] for rid, copies in drift_stack.samples().items()}
+    assert len(samples) == 255
+    for p, label in [(p, 0) for p in after] + [(p, 1) for p in before]:
+        s = samples[p.request_id]
+        assert (s["int_features"], s["features"], s["label"], s["predicted"]) == (p.int_features, [], label, 1)
+    for it in v1["items"]:
+        s = samples[it["request_id"]]
+        assert (s["features"], s["int_features"], s["label"], s["predicted"]) == (it["features"], [], 2, it["label"])
+    for rid, feats in old.items():
+        s = samples[rid]
+        assert (s["features"], s["int_features"], s["model_version"], s["confidence"]) == (feats, [], 1, 0.75)
+    # Only the v1 record was left to the serde: the v2 ones (and all feedback) were scanned.
+    assert worker.value("modelci_drift_read_by_serde_total", event="PredictionBatch") == 1
+    assert worker.value("modelci_drift_read_by_serde_total", event="FeedbackBatch") == 0
     assert worker.stop() == 0
