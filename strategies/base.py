@@ -68,8 +68,18 @@ def parse_hyperparameters(
         raise InvalidHyperparameters(strategy, errors) from None
 
 
+KEPT_INTEGER_DTYPES = (torch.int64, torch.int32)
+"""Input dtypes passed to the model unchanged: token ids and categorical codes (INT64, INT32).
+Casting them to float would make them unusable as embedding indices."""
+
+
 def check_samples(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The samples as float32 inputs and int64 labels on the CPU, or `InvalidTrainingData`."""
+    """The samples on the CPU with int64 labels, or `InvalidTrainingData`.
+
+    Integer inputs of a declared integer datatype (int64, int32) stay as they are; every other
+    input becomes float32 (FP16 models train in float32, and their export casts FP16 inputs:
+    `strategies.export`), so a strategy sees one floating dtype whatever the caller sent.
+    """
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise InvalidTrainingData("x and y must be torch tensors")
     if x.ndim < 2 or y.ndim != 1:
@@ -82,9 +92,14 @@ def check_samples(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
         raise InvalidTrainingData(f"labels must be integers, got {y.dtype}")
     if (y < 0).any():
         raise InvalidTrainingData("labels must be non-negative class indices")
-    x = x.detach().to("cpu", torch.float32)
-    if not torch.isfinite(x).all():
-        raise InvalidTrainingData("inputs contain NaN or infinite values")
+    if x.is_complex():
+        raise InvalidTrainingData(f"inputs must be real numbers, got {x.dtype}")
+    if x.dtype in KEPT_INTEGER_DTYPES:
+        x = x.detach().to("cpu")
+    else:
+        x = x.detach().to("cpu", torch.float32)
+        if not torch.isfinite(x).all():
+            raise InvalidTrainingData("inputs contain NaN or infinite values")
     return x.contiguous(), y.detach().to("cpu", torch.int64).contiguous()
 
 
@@ -117,7 +132,8 @@ class CLStrategy:
         return parse_hyperparameters(cls.name or cls.__name__, cls.Hyperparameters, value)
 
     def train(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        """Learn one experience: float32 inputs ``[n, *shape]``, int64 labels ``[n]``.
+        """Learn one experience: inputs ``[n, *shape]`` (float32, or int64/int32 ids kept as
+        they are: `check_samples`), int64 labels ``[n]``.
 
         Returns training figures: at least ``loss`` (mean loss of the last epoch) and
         ``seconds`` (wall time of the update).

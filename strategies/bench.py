@@ -1,9 +1,10 @@
 """Replay a drift stream through CL strategies and measure them (``modelci bench strategies``).
 
-Each strategy starts from the same seeded MLP, trains on the stream's experiences in order
-(one `CLStrategy.train` call = one model update), and after each update is tested on every
-concept. By default each strategy runs in its own process forked from a preloaded server,
-so its peak memory is its own and a crash in one does not stop the others.
+Each strategy starts from the same seeded model (`build_model`: the built-in MLP, a bag of
+embeddings for a stream of token ids, or a factory of the caller's), trains on the stream's
+experiences in order (one `CLStrategy.train` call = one model update), and after each update
+is tested on every concept. By default each strategy runs in its own process forked from a
+preloaded server, so its peak memory is its own and a crash in one does not stop the others.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import psutil
 import torch
 
+from services.common.tensors import is_integer
 from strategies.metrics import (
     average_accuracy,
     average_incremental_accuracy,
@@ -50,8 +52,8 @@ class BenchConfig:
     """Torch threads per strategy run."""
     model: str = ""
     """Factory of the model every strategy starts from (``package.module:function`` or a
-    ``modelci.models`` entry point, called with ``input_dim`` and ``num_classes``, returning
-    logits); empty: the built-in MLP of ``hidden`` units."""
+    ``modelci.models`` entry point, returning logits; sized by `build_model`); empty: the
+    built-in MLP of ``hidden`` units, or `make_text` for a stream of token ids."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     """More keyword arguments of the factory."""
 
@@ -122,13 +124,46 @@ def warm_up() -> None:
     strategy.train(torch.randn(32, 8), torch.randint(0, 2, (32,)))
 
 
+TEXT_MODEL = "strategies.models:make_text"
+"""What a stream of token ids trains when no model is named (an MLP cannot take ids)."""
+
+
+def default_model(stream: DriftStream) -> str:
+    """The factory `build_model` uses without one: empty (the MLP), or `TEXT_MODEL` for ids."""
+    return TEXT_MODEL if is_integer(stream.datatype) else ""
+
+
+def factory_kwargs(stream: DriftStream, factory: str, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The factory's keyword arguments for the stream: ``num_classes``; ``input_shape`` when the
+    factory takes it (images, texts), else the flat ``input_dim``; the stream's ``vocab_size``
+    when it takes that; then the caller's `kwargs`, which win."""
+    import inspect
+
+    from strategies.architecture import load_factory
+
+    try:
+        params = inspect.signature(load_factory(factory)).parameters
+    except (TypeError, ValueError):  # a callable without a signature: the historical arguments
+        params = {}
+    sized: dict[str, Any] = {"num_classes": stream.num_classes}
+    if "input_shape" in params:
+        sized["input_shape"] = [int(d) for d in stream.input_shape]
+    else:
+        sized["input_dim"] = math.prod(stream.input_shape)
+    if "vocab_size" in params and stream.vocab_size is not None:
+        sized["vocab_size"] = int(stream.vocab_size)
+    return {**sized, **(kwargs or {})}
+
+
 def build_model(stream: DriftStream, hidden: int = 64, factory: str = "", kwargs: dict[str, Any] | None = None) -> torch.nn.Module:
-    """The model a strategy starts from: the built-in MLP, or ``factory(input_dim=…, num_classes=…)``."""
+    """The model a strategy starts from: the built-in MLP (or `default_model`), or the factory
+    called with `factory_kwargs`."""
+    factory = factory or default_model(stream)
     if not factory:
         return make_mlp(math.prod(stream.input_shape), stream.num_classes, hidden)
     from strategies.architecture import Architecture
 
-    return Architecture(factory, {"input_dim": math.prod(stream.input_shape), "num_classes": stream.num_classes, **(kwargs or {})}).build()
+    return Architecture(factory, factory_kwargs(stream, factory, kwargs)).build()
 
 
 def run_strategy(
@@ -227,7 +262,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "default": DEFAULT_STRATEGY,
         "oracle": ORACLE_STRATEGY,
         "seed": config.seed,
-        "model": config.model or f"strategies.models:make_mlp(hidden={config.hidden})",
+        "model": config.model or default_model(stream) or f"strategies.models:make_mlp(hidden={config.hidden})",
+        "input_shape": list(stream.input_shape),
+        "datatype": stream.datatype,
         "concepts": stream.concepts,
         "order": [stream.concepts[stream.concept_index(t)] for t in range(len(stream.experiences))],
         "train_per_experience": [len(e.y_train) for e in stream.experiences],

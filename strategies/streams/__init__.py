@@ -1,4 +1,8 @@
-"""Named drift streams for benchmarks and the demo (no downloads: sklearn and River data).
+"""Named drift streams for benchmarks and the demo (no downloads: sklearn, River and synthetic data).
+
+Each stream says what its inputs are (`DriftStream.input_shape`, `DriftStream.datatype`): flat
+float vectors (the digits and River streams), 1×32×32 images (``digits-image``), or INT64 token
+ids (``text-topics``), so that a benchmark builds and exports the right model.
 
 >>> stream = get_stream("recurring", seed=0)
 >>> [e.concept for e in stream.experiences]
@@ -12,7 +16,9 @@ from collections.abc import Callable
 from strategies.errors import UnknownStream
 from strategies.streams.base import DriftStream, Experience
 from strategies.streams.digits import digits_stream
+from strategies.streams.digits_image import digits_image_stream
 from strategies.streams.river_streams import river_stream
+from strategies.streams.text_topics import text_topics_stream
 
 DEFAULT_STREAM = "recurring"
 
@@ -61,6 +67,8 @@ _STREAMS: dict[str, Callable[..., DriftStream]] = {
         **kw,
         description="River Agrawal: loan-approval functions 0, 2, 4, then 0 again",
     ),
+    "digits-image": lambda seed, **kw: digits_image_stream(seed, **kw),
+    "text-topics": lambda seed, **kw: text_topics_stream(seed, **kw),
 }
 
 

@@ -7,6 +7,7 @@ that a strategy which forgot A pays for it when A comes back.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 Sampler = Callable[[int, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
-"""(concept index, n, rng) -> (x float32 [n, *shape], y int64 [n])."""
+"""(concept index, n, rng) -> (x [n, *shape] in the stream's datatype, y int64 [n])."""
 
 
 class Experience(NamedTuple):
@@ -38,6 +39,11 @@ class DriftStream:
     concepts: list[str]
     experiences: list[Experience]
     description: str = ""
+    datatype: str = "FP32"
+    """Triton datatype of the inputs (`services.common.tensors`): what a model of this stream
+    is registered and exported with; INT64 streams hold token ids."""
+    vocab_size: int | None = None
+    """For token-id streams, one more than the largest id (what an embedding must hold)."""
     _sampler: Sampler | None = field(default=None, repr=False)
 
     def concept_index(self, experience_index: int) -> int:
@@ -72,7 +78,24 @@ class DriftStream:
         return self._sampler(concept_index, int(n), gen)
 
 
-def to_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(
+def to_tensors(x: np.ndarray, y: np.ndarray, dtype: type[np.generic] = np.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=dtype)), torch.from_numpy(
         np.ascontiguousarray(y, dtype=np.int64)
+    )
+
+
+def held_out(x: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """Which rows of `x` belong to the test side, decided by each row's content (a keyed hash).
+
+    Splitting by content rather than by index means a row that occurs twice (a duplicate
+    image, a generated text drawn again) is on one side only, so a test sample is never
+    trained on; the `seed` keys the hash, so each stream seed has its own split.
+    """
+    key = (int(seed) % 2**64).to_bytes(8, "little")
+    rows = np.ascontiguousarray(x).reshape(len(x), -1)
+    cut = int(round(test_fraction * 2**32))
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=4, key=key).digest(), "little") < cut for r in rows),
+        dtype=bool,
+        count=len(rows),
     )

@@ -109,3 +109,22 @@ def test_a_researchers_own_model_and_stream_by_dotted_path(tmp_path):
     assert report["stream"] == "my-sea" and report["model"] == "strategies.models:make_tabular"
     bad = CliRunner().invoke(app, ["bench", "strategies", "--model", "no_such.module:make", "--no-isolate", "--json"])
     assert bad.exit_code == 2 and "cannot import model factory" in bad.output
+
+
+def test_the_text_and_image_streams_build_their_models(tmp_path):
+    # Token ids get a bag of embeddings sized to the stream's vocabulary by default (an MLP
+    # cannot take ids); an image factory that takes `input_shape` gets the C×H×W shape.
+    runner = CliRunner()
+    common = ["--strategies", "naive,replay", "--no-isolate", "--json", "--size", "48", "--set", "*.epochs=1"]
+    for stream, model, kwargs in [
+        ("text-topics", [], "{}"),
+        ("text-topics", ["--model", "strategies.models:make_text"], '{"embed_dim": 8}'),
+        ("digits-image", ["--model", "strategies.models:make_resnet"], '{"width": 2, "layers": [1, 1, 1, 1]}'),
+    ]:
+        result = runner.invoke(app, ["bench", "strategies", "--stream", stream, *model, "--model-kwargs", kwargs, *common,
+                                     "--plot", str(tmp_path / f"{stream}.png")])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        _check_shape(report, ["naive", "replay"])
+        assert report["model"] == (model[1] if model else "strategies.models:make_text")
+        assert report["datatype"] == ("INT64" if stream == "text-topics" else "FP32")

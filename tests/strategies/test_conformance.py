@@ -22,7 +22,9 @@ from strategies import (
     get_strategy,
     make_mlp,
 )
+from services.common.tensors import torch_dtype
 from strategies.bench import accuracy
+from strategies.models import make_resnet, make_tabular, make_text
 from tests.strategies.conftest import FAST
 
 ALL = available()
@@ -110,7 +112,7 @@ def test_memory_is_a_labelled_sample_or_none(name, tiny_stream, trained_once):
     memory = strategy.memory()
     if memory is not None:
         x, y = memory
-        assert x.dtype == torch.float32 and y.dtype == torch.int64
+        assert x.dtype == exp.x_train.dtype and y.dtype == torch.int64
         assert x.shape[1:] == exp.x_train.shape[1:] and len(x) == len(y) > 0
         assert x.device.type == "cpu"
 
@@ -234,3 +236,58 @@ def test_batchnorm_and_dropout_train_in_train_mode_and_serve_in_eval_mode(name, 
         assert torch.equal(trained(x), trained(x)), "dropout active in eval mode"
     acc = accuracy(trained, exps[1].x_test, exps[1].y_test, strategy.device)
     assert acc > 0.25, f"{name}: eval-mode accuracy {acc:.2f} on the concept it learned"
+
+
+# -- every strategy on every model family -------------------------------------------------
+# Tabular floats, C×H×W images and INT64 token ids reach strategies through the same
+# `train(x, y)`; what differs is the input dtype (ids must stay integers all the way through
+# buffers, teachers and importance walks) and the export's example batch.
+
+FAMILIES = {
+    # family: (stream fixture, factory(stream), datatype, export tolerance)
+    "tabular": ("tiny_stream", lambda s: make_tabular(math.prod(s.input_shape), s.num_classes, hidden=16), "FP32", 1e-6),
+    "image": ("image_stream", lambda s: make_resnet(s.num_classes, s.input_shape, width=4, layers=(1, 1, 1, 1)), "FP32", 1e-5),
+    "text": ("text_stream", lambda s: make_text(s.num_classes, s.input_shape, vocab_size=s.vocab_size, embed_dim=8), "INT64", 1e-6),
+}
+FAMILY_HP = {"epochs": 1, "lr": 0.01, "batch_size": 16}
+FAMILY_N = 48
+"""Samples per update: three full mini-batches (no batch of one reaches BatchNorm)."""
+
+
+def _family_build(stream, family: str, name: str, model: torch.nn.Module | None = None):
+    if model is None:
+        torch.manual_seed(0)
+        model = FAMILIES[family][1](stream)
+    return get_strategy(name)(model, FAMILY_HP)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("name", ALL)
+def test_every_strategy_trains_restores_and_exports_every_family(name, family, request):
+    fixture, _, datatype, atol = FAMILIES[family]
+    stream = request.getfixturevalue(fixture)
+    exps = [(e.x_train[:FAMILY_N], e.y_train[:FAMILY_N]) for e in stream.experiences[:3]]
+    assert exps[0][0].dtype == torch_dtype(datatype)
+
+    original = _family_build(stream, family, name)
+    for x, y in exps[:2]:  # the second update mixes in replayed, distilled or penalised old data
+        assert math.isfinite(original.train(x, y)["loss"])
+    memory = original.memory()
+    if memory is not None:
+        assert memory[0].dtype == exps[0][0].dtype, f"{name} changed the inputs' dtype in its memory"
+        assert memory[0].shape[1:] == exps[0][0].shape[1:]
+
+    restored = _family_build(stream, family, name, model=copy.deepcopy(original.model))
+    restored.load_state_dict(_roundtrip(original.state_dict()))
+    left, right = original.train(*exps[2]), restored.train(*exps[2])
+    assert left["loss"] == pytest.approx(right["loss"], rel=1e-5, abs=1e-6)
+    for (key, p), q in zip(original.model.state_dict().items(), restored.model.state_dict().values()):
+        assert torch.allclose(p.float(), q.float(), atol=1e-5), f"{name}/{family}: {key} diverged after restore"
+
+    model = original.model.eval()
+    scripted = torch.jit.load(io.BytesIO(export_torchscript(model, stream.input_shape, datatype=datatype)))
+    x = stream.experiences[0].x_test[:9]
+    with torch.no_grad():
+        expected = torch.softmax(model(x), dim=1)
+        assert torch.allclose(scripted(x), expected, atol=atol)
+        assert scripted(x[:1]).shape == (1, stream.num_classes)
