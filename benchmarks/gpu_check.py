@@ -17,12 +17,13 @@ Parts:
    experience), the speed-up ``cpu_seconds / cuda_seconds`` (>1: CUDA faster) and how far the
    accuracies of the two devices are apart. Each strategy is probed for where its parameters and
    Avalanche's last mini-batch really were.
-2. ``trainer_path``: what `services.trainer.core.Trainer._update` runs around the strategy
-   (core itself needs Kafka and Redis clients, so its few lines are mirrored here with the very
-   functions it calls): `control.run_low_priority` (a lowered thread) running the replay strategy
-   inside `Admission.attached` and `control.low_priority_stream`, the stream priority seen inside
-   that block, `services.trainer.evaluation.accuracy`, then `strategies.export.export_torchscript`
-   and the exported module loaded on the device and compared with the trained model.
+2. ``trainer_path``: the trainer service's own transport-free core,
+   `services.trainer.training.train_candidate` (rebuild the registered architecture from the
+   previous update's weights, restore the strategy's state, fit, evaluate, export), once per
+   experience, with the fit wrapped as the service wraps it: `control.run_low_priority` (a
+   lowered thread) inside `Admission.attached` and `control.low_priority_stream`; the stream
+   priority and parameter device seen inside that block; then the exported module loaded on the
+   device and compared with the trained model.
 3. ``interference``: the served model as Triton's libtorch backend / the local Python backend
    (``infra/triton/backend/model.py``) runs it: the TorchScript export loaded with
    ``torch.jit.load``, ``inference_mode``, host input copied to the device and the output copied
@@ -71,7 +72,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -350,11 +350,14 @@ def part_strategies(args, device: torch.device, rep: Report, deadline: float) ->
 # ---------------------------------------------------------------------------------------------
 # part 2: the trainer's update path around the strategy (as core.Trainer._update runs it)
 def part_trainer_path(args, device: torch.device, rep: Report) -> tuple[dict[str, Any], bytes | None]:
+    from services.common.tensors import InputSpec
     from services.trainer.control import Admission, low_priority_stream, run_low_priority
     from services.trainer.evaluation import accuracy
-    from services.trainer.settings import InterferenceSettings
-    from strategies.export import export_torchscript
-    from strategies.models import make_mlp
+    from services.trainer.sample_set import SampleSet
+    from services.trainer.settings import InterferenceSettings, TrainerSettings
+    from services.trainer.training import TrainingJob, train_candidate
+    from services.trainer.weights import load_state
+    from strategies.architecture import Architecture
     from strategies.registry import get_strategy
     from strategies.streams import get_stream
 
@@ -362,16 +365,23 @@ def part_trainer_path(args, device: torch.device, rep: Report) -> tuple[dict[str
     rep.doc["trainer_path"] = res
     stream = get_stream(args.stream, args.seed, size=args.train_per_experience)
     control = InterferenceSettings(watch_triton=False)  # every other lever at its default
+    defaults = TrainerSettings.model_construct()  # the trainer's own holdout fraction and seed
     torch.manual_seed(args.seed)
-    net = make_mlp(64, stream.num_classes, 64)  # the demo's served MLP (TrainerSettings.hidden = 64)
+    # The demo's served MLP (TrainerSettings.hidden = 64), rebuilt from its factory as the trainer does.
+    arch = Architecture("strategies.models:make_mlp", {"input_dim": 64, "num_classes": stream.num_classes, "hidden": 64})
+    spec = InputSpec((64,))
     hp = {"epochs": args.epochs} if args.epochs else {}
-    strategy = get_strategy("replay")(net, hp, device=str(device))
     admission = Admission(control, None)
     seen: dict[str, Any] = {}
     per_update = []
-    for t, exp in enumerate(stream.experiences):
+    weights: dict[str, torch.Tensor] | None = None
+    state: dict[str, Any] | None = None
+    result = None
 
-        def fit_strategy() -> dict[str, float]:
+    def controlled(strategy, fit_strategy):
+        """What the trainer service wraps around the fit (services.trainer.core), probed."""
+
+        def attached() -> dict[str, float]:
             with admission.attached(strategy.model), low_priority_stream(device, control.low_priority_cuda_stream and control.enabled):
                 if device.type == "cuda":
                     cur = torch.cuda.current_stream(device)
@@ -380,30 +390,38 @@ def part_trainer_path(args, device: torch.device, rep: Report) -> tuple[dict[str
                 policy = {getattr(os, n): n for n in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)}
                 seen["thread_nice"] = os.getpriority(os.PRIO_PROCESS, 0)
                 seen["thread_scheduler"] = policy.get(os.sched_getscheduler(0)) if hasattr(os, "sched_getscheduler") else None
-                return strategy.train(exp.x_train, exp.y_train)
+                seen["param_device"] = str(next(strategy.model.parameters()).device)
+                out = fit_strategy()
+                _sync(device)
+                return out
 
-        t0 = time.perf_counter()
-        metrics = run_low_priority(fit_strategy, control)
-        _sync(device)
-        fit_s = time.perf_counter() - t0
+        return run_low_priority(attached, control)
+
+    for t, exp in enumerate(stream.experiences):
+        samples = SampleSet([f"{t}-{i}" for i in range(len(exp.y_train))], exp.x_train.numpy(), exp.y_train.numpy())
+        job = TrainingJob(arch, spec, get_strategy("replay"), hp, samples, base_weights=weights, state=state,
+                          holdout_fraction=defaults.holdout_fraction, seed=args.seed, device=device)
+        # The very function the trainer service calls: rebuild, restore, fit, evaluate, export.
+        result = train_candidate(job, controlled)
+        weights, state = load_state(result.weights), result.state
         x_test, y_test = stream.test_set(stream.concept_index(t))
         per_update.append(
             {
                 "concept": exp.concept,
-                "fit_seconds": fit_s,
-                "loss": metrics.get("loss"),
-                "iterations": metrics.get("iterations"),
-                "accuracy_on_its_concept": accuracy(strategy.model, x_test, y_test, device),
+                "fit_seconds": result.metrics["fit_seconds"],
+                "export_seconds": result.metrics["export_seconds"],
+                "state_restored": result.state_restored,
+                "loss": result.metrics.get("loss"),
+                "iterations": result.metrics.get("train_iterations"),
+                "accuracy_on_its_concept": accuracy(result.model, x_test, y_test, torch.device("cpu")),
             }
         )
     res.update(seen)
     res["main_thread_nice"] = os.getpriority(os.PRIO_PROCESS, 0)
-    res["param_device"] = str(next(strategy.model.parameters()).device)
     res["admission_steps"] = admission.steps
     res["updates"] = per_update
     res["fit_seconds_mean"] = float(np.mean([u["fit_seconds"] for u in per_update]))
-    mem = strategy.memory()
-    res["memory_size"] = 0 if mem is None else int(len(mem[1]))
+    res["memory_size"] = int(result.metrics["memory_size"]) if result is not None else 0
     if device.type == "cuda":
         least, greatest = torch.cuda.Stream.priority_range()
         res["stream_priority_range"] = [least, greatest]
@@ -413,17 +431,17 @@ def part_trainer_path(args, device: torch.device, rep: Report) -> tuple[dict[str
         # is then only below streams created with a higher (negative) priority, not below a
         # server that launches on its default stream.
         res["lowest_equals_default_priority"] = least == res["default_stream_priority"]
-    # Export for serving, as the trainer does (a CPU copy traced), then load it where it serves.
-    trained = copy.deepcopy(strategy.model).to("cpu").eval()
-    artifact = export_torchscript(trained, (64,))
+    # The candidate's export, loaded where it serves and compared with the trained module.
+    artifact = result.artifact if result is not None else None
+    if artifact is None:
+        return res, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         served = torch.jit.load(io.BytesIO(artifact), map_location=device).eval()
     x = torch.rand(64, 64)
     with torch.inference_mode():
         probs = served(x.to(device))
-        want = torch.softmax(strategy.model.eval()(x.to(device)), dim=1)
-    strategy.model.train()
+        want = torch.softmax(result.model.to(device).eval()(x.to(device)), dim=1)
     res["export_bytes"] = len(artifact)
     res["served_output_device"] = str(probs.device)
     res["export_max_abs_diff"] = float((probs - want).abs().max())

@@ -8,7 +8,6 @@ a dependency that is down (`TransientError`) propagates so the loop retries the 
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import time
@@ -28,13 +27,12 @@ from services.common.logs import model_var, version_var
 from services.common.registry import ModelRecord, ModelRegistry, VersionRecord, VersionStatus
 from services.trainer import errors
 from services.trainer.control import Admission, low_priority_stream, run_low_priority
-from services.trainer.evaluation import accuracy
 from services.trainer.lock import LockTimeout, ModelLock
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.samples import SampleReader
 from services.trainer.settings import TrainerSettings
 from services.trainer.state import StrategyStateStore
-from services.trainer.weights import WEIGHTS_SHA256, WEIGHTS_URI, dump_state, fit, hidden_width, raw_state
+from services.trainer.weights import WEIGHTS_SHA256, WEIGHTS_URI, fit, hidden_width, raw_state
 
 _log = structlog.get_logger("modelci.trainer")
 
@@ -178,9 +176,7 @@ class Trainer:
         return Architecture(BUILTIN_MLP, {"input_dim": int(np.prod(record.input_shape)), "num_classes": record.num_classes, "hidden": hidden})
 
     def _update(self, req: UpdateRequest, waited_s: float, acquired_ms: int, stop: Callable[[], bool]) -> Candidate:
-        from strategies.architecture import for_training, served_part
-        from strategies.errors import IncompatibleState
-        from strategies.export import export_torchscript
+        from services.trainer.training import TrainingJob, train_candidate
 
         record = self.registry.get_model(req.model)
         if record is None:
@@ -189,90 +185,51 @@ class Trainer:
         if base is None:
             raise errors.UpdateFailed(errors.UNKNOWN_BASE_VERSION, f"{req.model!r} has no version {req.base_version}")
         name, cls, hp = self._strategy(record, req)
-        shape = [int(d) for d in record.input_shape]
+        spec = record.input_spec
 
         raw = raw_state(self.store, base)
         arch = self._architecture(record, raw)
-
-        def rebuilt() -> torch.nn.Module:
-            """The team's module with the base version's weights, in the form strategies train."""
-            module = arch.build()
-            fit(module, raw)
-            return for_training(module, arch.output)
-
-        net = rebuilt()
-        base_net = copy.deepcopy(net).to(self.device)
-        strategy = cls(net, hp, device=str(self.device))
+        fit(arch.build(), raw)  # an unusable architecture or base weights that do not fit fail before the samples are read
         restored = self.states.load(req.model, name)
-        restored_from = None
-        if restored is not None:
-            try:
-                strategy.load_state_dict(restored[0])
-                restored_from = restored[1]
-            except IncompatibleState as exc:  # e.g. the model's shape changed: start the memory afresh
-                _log.warning("strategy_state_incompatible", detail=str(exc))
-                strategy = cls(rebuilt(), hp, device=str(self.device))
 
         read_started = time.monotonic()
-        samples = self.reader.read(req.samples_topic, list(req.sample_ranges), req.model, shape, record.num_classes)
+        samples = self.reader.read(req.samples_topic, list(req.sample_ranges), req.model, spec, record.num_classes)
         read_seconds = time.monotonic() - read_started
         for why, n in samples.skipped.items():
             self.metrics.samples_skipped.labels(req.model, why).inc(n)
-        train, hold = samples.split(self.settings.holdout_fraction)
-        if len(train) == 0:
-            train, hold = samples, hold
-        memory = strategy.memory()
-        mem_x, mem_y = memory if memory is not None else (np.zeros((0, *shape), np.float32), np.zeros(0, np.int64))
 
-        base_hold = accuracy(base_net, hold.x, hold.y, self.device)
-        base_mem = accuracy(base_net, mem_x, mem_y, self.device)
-        del base_net
-
-        torch.manual_seed(self.settings.seed)
         admission = Admission(self.settings.control, self.load, on_pause=self.metrics.paused_seconds.inc, stop=stop)
-        train_started = time.monotonic()
         control = self.settings.control
 
-        def fit_strategy() -> dict[str, float]:
-            with admission.attached(strategy.model), low_priority_stream(self.device, control.low_priority_cuda_stream and control.enabled):
-                return strategy.train(torch.from_numpy(train.x), torch.from_numpy(train.y))
+        def controlled(strategy, fit_strategy):
+            """The fit on a lowered thread, pausing while serving needs the machine."""
 
-        train_metrics = run_low_priority(fit_strategy, control)
-        fit_seconds = time.monotonic() - train_started
+            def attached() -> dict[str, float]:
+                with admission.attached(strategy.model), low_priority_stream(self.device, control.low_priority_cuda_stream and control.enabled):
+                    return fit_strategy()
+
+            return run_low_priority(attached, control)
+
+        job = TrainingJob(arch, spec, cls, hp, samples, base_weights=raw, state=restored[0] if restored else None,
+                          holdout_fraction=self.settings.holdout_fraction, seed=self.settings.seed, device=self.device)
+        result = train_candidate(job, controlled)
         finished_ms = now_ms()
+        restored_from = restored[1] if restored is not None and result.state_restored else None
 
-        export_started = time.monotonic()
-        cand_hold = accuracy(strategy.model, hold.x, hold.y, self.device)
-        cand_mem = accuracy(strategy.model, mem_x, mem_y, self.device)
-        trained = copy.deepcopy(served_part(strategy.model, arch.output)).to("cpu").eval()
-        artifact = export_torchscript(trained, tuple(shape), arch.output)
-        uri, sha = self.store.put(artifact, suffix=".pt")
-        weights_uri, weights_sha = self.store.put(dump_state(trained.state_dict()), suffix=".weights.pt")
-
-        export_seconds = time.monotonic() - export_started
+        put_started = time.monotonic()
+        uri, sha = self.store.put(result.artifact, suffix=".pt")
+        weights_uri, weights_sha = self.store.put(result.weights, suffix=".weights.pt")
         metrics: dict[str, float] = {
             "read_seconds": round(read_seconds, 3),
-            "export_seconds": round(export_seconds, 3),
-            "samples_train": float(len(train)),
-            "samples_holdout": float(len(hold)),
+            **result.metrics,
+            "export_seconds": round(result.metrics["export_seconds"] + time.monotonic() - put_started, 3),
             "samples_skipped": float(sum(samples.skipped.values())),
-            "memory_size": float(len(mem_y)),
-            "fit_seconds": round(fit_seconds, 3),
             "paused_seconds": round(admission.paused_s, 3),
             "lock_wait_seconds": round(waited_s, 3),
         }
-        for key, value in (
-            ("accuracy_new_holdout", cand_hold),
-            ("base_accuracy_new_holdout", base_hold),
-            ("accuracy_memory", cand_mem),
-            ("base_accuracy_memory", base_mem),
-        ):
-            if value is not None:
-                metrics[key] = value
-                self.metrics.accuracy.labels(req.model, key).set(value)
-        for key, value in (train_metrics or {}).items():
-            if isinstance(value, (int, float)) and np.isfinite(value):
-                metrics[key if key == "loss" else f"train_{key}"] = float(value)
+        for key in ("accuracy_new_holdout", "base_accuracy_new_holdout", "accuracy_memory", "base_accuracy_memory"):
+            if key in metrics:
+                self.metrics.accuracy.labels(req.model, key).set(metrics[key])
 
         version = self.registry.next_version(req.model)
         version_var.set(version)
@@ -306,7 +263,7 @@ class Trainer:
                 updated_at_ms=now_ms(),
             )
         )
-        self.states.save(req.model, name, strategy.state_dict(), version)
+        self.states.save(req.model, name, result.state, version)
         self.metrics.updates_finished.labels(req.model).inc()
         self.metrics.samples_used.labels(req.model).inc(len(samples))
         _log.info("candidate_trained", candidate=version, samples=len(samples), skipped=dict(samples.skipped), **{k: round(v, 4) for k, v in metrics.items()})

@@ -11,7 +11,9 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor | np.ndarray, y: torch.Tens
     """Fraction of ``x`` classified as ``y`` (None on an empty set); leaves the model's mode as it was."""
     if len(y) == 0:
         return None
-    x = torch.as_tensor(x, dtype=torch.float32)
+    x = torch.as_tensor(x)
+    if x.is_floating_point():  # token ids stay integers
+        x = x.float()
     y = torch.as_tensor(y, dtype=torch.int64)
     was_training = model.training
     model.eval()

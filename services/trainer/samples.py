@@ -8,12 +8,11 @@ be trained on (NaN, wrong length, label outside the classes) are skipped and cou
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
@@ -22,34 +21,9 @@ from services.common.errors import SerdeError, TransientError
 from services.common.events import LabeledSampleBatch, OffsetRange
 from services.common.serde import decode_event
 from services.common.settings import KafkaSettings
+from services.common.tensors import InputSpec
 from services.trainer import errors
-
-
-@dataclass
-class SampleSet:
-    """The usable samples of one request, in offset order, and what was skipped and why."""
-
-    ids: list[str]
-    x: np.ndarray  # float32 [n, *input_shape]
-    y: np.ndarray  # int64 [n]
-    skipped: Counter = field(default_factory=Counter)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def split(self, holdout_fraction: float) -> tuple["SampleSet", "SampleSet"]:
-        """(train, holdout): a sample is held back when the hash of its id falls in the fraction.
-
-        Hashing the id (not the position) keeps the split the same whatever order or ranges the
-        samples arrive in, so a re-run of a request evaluates on exactly the same samples.
-        """
-        bucket = np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for i in self.ids])
-        hold = bucket < holdout_fraction
-        if len(self) >= 2 and (hold.all() or not hold.any()):
-            hold = np.zeros(len(self), dtype=bool)
-            hold[:: max(2, round(1 / max(holdout_fraction, 1e-6)))] = True
-        pick = lambda mask: SampleSet([i for i, m in zip(self.ids, mask) if m], self.x[mask], self.y[mask])  # noqa: E731
-        return pick(~hold), pick(hold)
+from services.trainer.sample_set import SampleSet
 
 
 def _validate(ranges: list[OffsetRange]) -> None:
@@ -80,7 +54,8 @@ class SampleReader:
             )
         )
 
-    def read(self, topic_name: str, ranges: list[OffsetRange], model: str, input_shape: list[int], num_classes: int) -> SampleSet:
+    def read(self, topic_name: str, ranges: list[OffsetRange], model: str, input: InputSpec | Sequence[int], num_classes: int) -> SampleSet:
+        """The model's usable samples in ``ranges``; ``input`` is its declared input (a bare shape: FP32)."""
         _validate(ranges)
         wanted = [r for r in ranges if r.end > r.start]
         if not wanted:
@@ -88,11 +63,11 @@ class SampleReader:
         topic = self.kafka.topic(topic_name)
         cons = self._consumer()
         try:
-            return self._read(cons, topic, wanted, model, input_shape, num_classes)
+            return self._read(cons, topic, wanted, model, InputSpec.of(input), num_classes)
         finally:
             cons.close()
 
-    def _read(self, cons: Consumer, topic: str, ranges: list[OffsetRange], model: str, shape: list[int], num_classes: int) -> SampleSet:
+    def _read(self, cons: Consumer, topic: str, ranges: list[OffsetRange], model: str, spec: InputSpec, num_classes: int) -> SampleSet:
         meta = cons.list_topics(topic, timeout=10)
         tmeta = meta.topics.get(topic)
         if tmeta is None or tmeta.error is not None:
@@ -113,10 +88,10 @@ class SampleReader:
                     f"{topic}[{r.partition}] [{r.start}, {r.end}) starts before the retained offsets (from {lo})",
                 )
             by_partition.setdefault(r.partition, []).append(r)
-        width = int(np.prod(shape))
+        width = spec.size
         seen: set[str] = set()
         ids: list[str] = []
-        rows: list[list[float]] = []
+        rows: list[list[float]] | list[list[int]] = []
         labels: list[int] = []
         skipped: Counter = Counter()
 
@@ -130,18 +105,19 @@ class SampleReader:
                 skipped["other_model"] += len(batch.items)
                 return
             for s in batch.items:
+                values = s.int_features if spec.integer else s.features
                 if s.sample_id in seen:
                     skipped["duplicate"] += 1
-                elif len(s.features) != width:
+                elif len(values) != width:
                     skipped["wrong_shape"] += 1
-                elif not all(math.isfinite(v) for v in s.features):
+                elif not spec.integer and not all(math.isfinite(v) for v in values):
                     skipped["nan"] += 1
                 elif not 0 <= s.label < num_classes:
                     skipped["bad_label"] += 1
                 else:
                     seen.add(s.sample_id)
                     ids.append(s.sample_id)
-                    rows.append(s.features)
+                    rows.append(values)
                     labels.append(s.label)
 
         deadline = time.monotonic() + self.timeout_s
@@ -187,7 +163,7 @@ class SampleReader:
                 cons.unassign()
         if not ids:
             raise errors.UpdateFailed(errors.NO_SAMPLES, f"no usable samples in the ranges (skipped: {dict(skipped)})")
-        x = np.asarray(rows, dtype=np.float32).reshape(len(rows), *shape)
+        x = np.asarray(rows, dtype=spec.compute_dtype).reshape(len(rows), *spec.shape)
         return SampleSet(ids, x, np.asarray(labels, dtype=np.int64), skipped)
 
 

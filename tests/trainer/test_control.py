@@ -15,7 +15,7 @@ from infra.local.process import wait_until
 from services.trainer.control import Admission, TritonLoad, parse_triton_metrics
 from services.trainer.errors import Interrupted
 from services.trainer.lock import LockTimeout, ModelLock
-from services.trainer.samples import SampleSet
+from services.trainer.sample_set import SampleSet
 from services.trainer.settings import InterferenceSettings
 from services.trainer.weights import fit, hidden_width
 
