@@ -12,3 +12,4 @@ from services.cli import bench_interference  # noqa: E402,F401
 from services.cli import bench_deploy  # noqa: E402,F401
 from services.cli import bench_strategies  # noqa: E402,F401
 from services.cli import bench_drift  # noqa: E402,F401
+from services.cli import bench_families  # noqa: E402,F401

@@ -30,15 +30,17 @@ def _overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
 @bench_app.command("strategies")
 def strategies(
     stream: str = typer.Option("recurring", help="Drift stream: recurring, digits-rotations, digits-noise, digits-prior, sea, agrawal, "
+                                                  "digits-image (1x32x32 images), text-topics (INT64 token ids), "
                                                   "or your own 'package.module:function' (called with the seed, returns a DriftStream)."),
-    model: str = typer.Option("", help="Your model: 'package.module:function' called with input_dim and num_classes, returning logits "
-                                       "(default: the built-in MLP of --hidden units)."),
+    model: str = typer.Option("", help="Your model: 'package.module:function' returning logits, called with num_classes, input_shape "
+                                       "when it takes one (else input_dim) and the stream's vocab_size when it takes one "
+                                       "(default: the built-in MLP of --hidden units; make_text on a token-id stream)."),
     model_kwargs: str = typer.Option("{}", help="More keyword arguments of --model, as JSON."),
     names: str = typer.Option("", "--strategies", help="Comma-separated strategies; default: all."),
     seed: int = typer.Option(0, help="Seed of the stream, the initial model and every update."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
     plot: Path | None = typer.Option(None, help="PNG to write (default: reports/strategies_STREAM.png)."),
-    hidden: int = typer.Option(128, help="Hidden units of the MLP every strategy starts from."),
+    hidden: int = typer.Option(128, help="Hidden units of the built-in MLP every strategy starts from (without --model)."),
     size: int | None = typer.Option(None, help="Training samples per update (default: the stream's own)."),
     overrides: list[str] = typer.Option([], "--set", help="Hyperparameter override STRATEGY.FIELD=VALUE ('*' for all); repeatable."),
     isolate: bool = typer.Option(True, help="Run each strategy in its own process (own peak memory)."),

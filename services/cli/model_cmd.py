@@ -50,6 +50,7 @@ def register(
     name: Annotated[str, typer.Argument(help="Model name (Triton model name).")],
     input_shape: Annotated[str, typer.Option(help="Input shape without the batch dimension, e.g. 64 or 3,32,32.")],
     classes: Annotated[str, typer.Option(help="Comma-separated class names, e.g. 0,1,2.")],
+    datatype: Annotated[str, typer.Option(help="Input datatype: FP32 or FP16 (images, tabular), INT64 or INT32 (token ids padded to the shape's length).")] = "FP32",
     factory: Annotated[str | None, typer.Option(help="The model's architecture: 'package.module:function' building the "
                                                      "torch.nn.Module (or a 'modelci.models' entry point). Must be importable by the trainer.")] = None,
     factory_kwargs: Annotated[str, typer.Option(help="Keyword arguments of the factory, as JSON.")] = "{}",
@@ -96,6 +97,7 @@ def register(
             policy=parse_policy_text(policy),
             architecture=arch,
             weights=weights.read_bytes() if weights is not None else None,
+            datatype=datatype,
         )
     except (ModelCIError, ValueError) as exc:
         _fail(exc)
@@ -114,7 +116,7 @@ def list_models(as_json: AsJson = False) -> None:
         return
     table = Table("model", "serving", "previous", "input", "classes", "strategy", "promotion")
     for m in models:
-        table.add_row(m.name, str(m.serving_version), str(m.previous_version), str(m.input_shape), str(m.num_classes),
+        table.add_row(m.name, str(m.serving_version), str(m.previous_version), f"{m.datatype} {m.input_shape}", str(m.num_classes),
                       m.strategy, str(m.policy.get("promotion", "auto")))
     console.print(table)
 

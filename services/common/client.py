@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from confluent_kafka import KafkaError, Message
 
 from services.common import kafka
@@ -31,6 +32,7 @@ from services.common.errors import TransientError
 from services.common.events import Feedback, FeedbackBatch, InferenceRequest, new_id, now_ms
 from services.common.serde import encode_event
 from services.common.settings import KafkaSettings
+from services.common.tensors import InputSpec
 from services.common.topics import FEEDBACK, REQUESTS
 
 
@@ -72,26 +74,34 @@ class ModelCIClient:
         shape: Sequence[int] | None = None,
         version: int | None = None,
         request_id: str | None = None,
-        datatype: str = "FP32",
+        datatype: str | None = None,
         key: str | None = None,
     ) -> InferenceRequest:
         """Publishes one request; returns it (its ``request_id`` is what feedback refers to).
 
         ``features`` is a flat sequence or an array (numpy, torch): an array's shape is taken
         as the input shape unless ``shape`` is given; a flat sequence defaults to ``[len]``.
+        ``datatype`` is the model's input datatype (FP32, FP16, INT64, INT32); by default an
+        integer array (numpy or torch: token ids) is INT64 or INT32 as its dtype says, an FP16
+        array FP16, anything else (plain sequences included) FP32. A
+        value that does not fit raises `InputError` here, before anything is sent.
         ``key`` is the Kafka key, the model name by default (one model's requests then share
         one partition, hence one worker); pass e.g. the request id to spread a busy model over
         every partition and worker."""
+        values = features.numpy() if hasattr(features, "numpy") and not isinstance(features, np.ndarray) else np.asarray(features)
         if shape is None:
-            shape = tuple(getattr(features, "shape", ())) or (len(features),)
-        flat = features.reshape(-1).tolist() if hasattr(features, "reshape") else [float(x) for x in features]
+            shape = values.shape or (values.size,)
+        default = _default_datatype(values) if hasattr(features, "dtype") else "FP32"
+        spec = InputSpec(tuple(int(d) for d in shape), datatype or default)
+        flat, ints = spec.fields(values)
         req = InferenceRequest(
             request_id=request_id or new_id(),
             model=model,
             features=flat,
-            shape=[int(d) for d in shape],
+            int_features=ints,
+            shape=list(spec.shape),
             version=version,
-            datatype=datatype,
+            datatype=spec.datatype,
         )
         self._produce(self.requests_topic, key or model, encode_event(req))
         return req
@@ -179,3 +189,11 @@ class ModelCIClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _default_datatype(values: np.ndarray) -> str:
+    if values.dtype == np.int32:
+        return "INT32"
+    if np.issubdtype(values.dtype, np.integer):
+        return "INT64"
+    return "FP16" if values.dtype == np.float16 else "FP32"

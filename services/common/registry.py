@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.common.errors import ModelCIError
+from services.common.tensors import InputSpec
 
 
 WEIGHTS_URI = "weights_uri"
@@ -56,10 +57,17 @@ class ModelRecord:
     """How the trainer rebuilds the model (`strategies.architecture.Architecture.as_dict`):
     factory, its keyword arguments, and whether it returns logits or probabilities. None for
     models registered before it existed (the trainer rebuilds the built-in MLP)."""
+    datatype: str = "FP32"
+    """Triton datatype of the input (`services.common.tensors`); models registered before it
+    existed take FP32."""
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec(tuple(self.input_shape), self.datatype)
 
 
 @dataclass

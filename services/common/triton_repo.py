@@ -27,6 +27,8 @@ class ModelSpec:
     input_shape: tuple[int, ...]
     num_classes: int
     max_batch_size: int = 256
+    datatype: str = "FP32"
+    """The input's Triton datatype (`services.common.tensors`); outputs are always FP32."""
 
     def _body(self, engine_line: str, version_policy: str) -> str:
         dims = ", ".join(str(d) for d in self.input_shape)
@@ -34,7 +36,7 @@ class ModelSpec:
             f'name: "{self.name}"\n'
             f"{engine_line}\n"
             f"max_batch_size: {self.max_batch_size}\n"
-            f'input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ {dims} ] }} ]\n'
+            f'input [ {{ name: "INPUT__0" data_type: TYPE_{self.datatype} dims: [ {dims} ] }} ]\n'
             f'output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ {self.num_classes} ] }} ]\n'
             f"version_policy: {version_policy}\n"
             "dynamic_batching { max_queue_delay_microseconds: 200 }\n"

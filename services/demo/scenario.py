@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 
 from infra.local.embedded import EmbeddedStack, Endpoints
@@ -19,7 +20,7 @@ from services.common.events import new_id
 from services.common.settings import KafkaSettings
 from services.demo import report as rep
 from services.demo.config import DemoConfig
-from services.demo.model import demo_architecture, train_first_version
+from services.demo.model import demo_architecture, stream_datatype, train_first_version
 from services.demo.observer import Marker, Observer
 from services.demo.traffic import Traffic
 from strategies.architecture import Architecture
@@ -83,7 +84,7 @@ DEMO_POLICY = {"latency_slack_ms": 25.0}
 
 
 def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, input_shape: list[int], classes: list[str],
-                           architecture: Architecture | None = None) -> None:
+                           architecture: Architecture | None = None, datatype: str = "FP32") -> None:
     os.environ.update(endpoints.service_env())
     from services.common.artifacts import FileArtifactStore
     from services.common.registry import ModelRegistry
@@ -106,6 +107,7 @@ def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, inp
         policy=DEMO_POLICY,
         actor="demo",
         architecture=architecture,
+        datatype=datatype,
     )
 
 
@@ -125,7 +127,7 @@ def run_demo(config: DemoConfig, stack: EmbeddedStack, narrate: Narrator, report
     artifact, offline_acc = train_first_version(stream, config.train_epochs, config.seed, architecture)
     narrate(f"version 1 ({architecture.factory}) reaches {offline_acc:.1%} on held-out '{stream.concepts[0]}' data; registering it in Triton")
     register_first_version(endpoints, model, artifact, list(stream.input_shape), [str(c) for c in range(stream.num_classes)],
-                           architecture)
+                           architecture, stream_datatype(stream))
 
     kafka_settings = KafkaSettings(bootstrap_servers=endpoints.kafka)
     observer = Observer(kafka_settings, model)
@@ -198,6 +200,8 @@ def run_demo(config: DemoConfig, stack: EmbeddedStack, narrate: Narrator, report
     new_version = serving_marker.detail["version"] if serving_marker else None
     recovered = [(s, a) for s, a in pairs if s.phase == "drift" and new_version and a.version >= new_version]
     recurring = [(s, a) for s, a in pairs if s.phase == "recurring" and new_version and a.version >= new_version]
+    update = next((m for m in observer.markers if m.kind == "candidate" and m.at >= drift_at and m.detail.get("outcome") == "succeeded"), None)
+    latencies = np.asarray([a.latency_ms for _, a in pairs], dtype=np.float64)
     summary = {
         "model": model,
         "stream": stream.name,
@@ -205,6 +209,7 @@ def run_demo(config: DemoConfig, stack: EmbeddedStack, narrate: Narrator, report
         "detected_at": round(detected.at - t0, 3) if detected else None,
         "serving_at": round(serving_at - t0, 3) if serving_at else None,
         "drift_to_serving_s": round(serving_at - drift_at, 3) if serving_at else None,
+        "update_seconds": round(update.detail["train_seconds"], 3) if update else None,
         "accuracy_before": rep.accuracy(before),
         "accuracy_after_drift": rep.accuracy(during),
         "accuracy_recovered": rep.accuracy(recovered),
@@ -214,6 +219,9 @@ def run_demo(config: DemoConfig, stack: EmbeddedStack, narrate: Narrator, report
         "false_drift_alarms": len(false_alarms),
         "requests": len(traffic.sent),
         "failed_requests": sum(1 for r in traffic.sent if r not in observer.answers),
+        # From the request's publication (the client's sent_at_ms) to its prediction.
+        "p50_ms": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
+        "p99_ms": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
         "peak_rss_mb": round(rss.peak_mb, 1),
         "peak_rss_sum_mb": round(rss.peak_rss_sum_mb, 1),
         "up_seconds": round(up_seconds, 2) if up_seconds is not None else None,

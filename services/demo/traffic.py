@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common.client import ModelCIClient
+from services.demo.model import stream_datatype
 from strategies.streams import DriftStream
 
 
@@ -56,7 +57,7 @@ class Traffic(threading.Thread):
             self._pool_concept, self._pool_pos = concept, 0
         x, y = self._pool[0][self._pool_pos], int(self._pool[1][self._pool_pos])
         self._pool_pos += 1
-        return x.astype(np.float32).reshape(-1), y
+        return np.asarray(x).reshape(-1), y
 
     def run(self) -> None:
         try:
@@ -77,7 +78,7 @@ class Traffic(threading.Thread):
                 with self._lock:
                     concept, phase = self.concept, self.phase
                 x, y = self._draw(concept)
-                req = self.client.request(self.model, x, shape=self.stream.input_shape, key=None)
+                req = self.client.request(self.model, x, shape=self.stream.input_shape, datatype=stream_datatype(self.stream), key=None)
                 with self._lock:
                     self.sent[req.request_id] = Sent(y, concept, phase, time.time())
                 heapq.heappush(pending, (now + self.delay_s, req.request_id, y))

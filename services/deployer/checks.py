@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from services.common.artifacts import ArtifactError, ArtifactStore, sha256_of
+from services.common.tensors import InputSpec
 
 
 @dataclass
@@ -68,13 +69,15 @@ def load_torchscript(data: bytes) -> tuple[torch.jit.ScriptModule, Check]:
     return module, Check("torchscript", True)
 
 
-def run(module: torch.jit.ScriptModule, features: np.ndarray) -> np.ndarray:
+def run(module: torch.jit.ScriptModule, inputs: np.ndarray) -> np.ndarray:
+    """The module's outputs for a batch given in the model's own datatype."""
     with torch.inference_mode():
-        return module(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))).float().numpy()
+        return module(torch.from_numpy(np.ascontiguousarray(inputs))).float().numpy()
 
 
-def check_shapes(module: torch.jit.ScriptModule, input_shape: list[int], num_classes: int) -> Check:
-    probe = np.zeros((2, *input_shape), dtype=np.float32)
+def check_shapes(module: torch.jit.ScriptModule, spec: InputSpec, num_classes: int) -> Check:
+    input_shape = list(spec.shape)
+    probe = np.zeros((2, *input_shape), dtype=spec.numpy_dtype)
     try:
         out = run(module, probe)
     except Exception as exc:

@@ -159,7 +159,7 @@ class Deployer:
         record = self.registry.require_version(name, version)
         data = artifact if artifact is not None else self.store.get(record.artifact_uri, record.artifact_sha256)
         if probe is None:
-            probe = np.random.default_rng(0).normal(size=(4, *model.input_shape)).astype(np.float32)
+            probe = model.input_spec.synthetic(4)
         previous = model.serving_version
         try:
             load_s = switch(self.triton, self.repository, model, [version], version, {version: data}, probe[:4])
@@ -233,7 +233,7 @@ class Deployer:
             _log.warning("nothing to roll back to", model=name, current=current, target=target)
             return False
         self.registry.require_version(name, target)
-        probe = np.random.default_rng(0).normal(size=(4, *model.input_shape)).astype(np.float32)
+        probe = model.input_spec.synthetic(4)
         load_s = switch(self.triton, self.repository, model, [target], target, self._artifacts(name, [target]), probe)
         self.metrics.load_seconds.labels(name).observe(load_s)
         evidence = clean({**evidence, "trigger": trigger, "rolled_back_version": current, "restored_version": target, "load_s": load_s})

@@ -7,6 +7,7 @@ model (a second Triton model, so the candidate never answers live traffic before
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch
 from services.common.artifacts import ArtifactStore
 from services.common.events import Candidate
 from services.common.registry import ModelRecord, VersionRecord
+from services.common.tensors import InputSpec
 from services.common.triton_repo import write_configs, write_version
 from services.deployer import checks
 from services.deployer.checks import Check, CandidateInvalid
@@ -89,19 +91,20 @@ class Gate:
             result.artifact = data
             module, check = checks.load_torchscript(data)
             done.append(check)
-            done.append(checks.check_shapes(module, model.input_shape, model.num_classes))
+            spec = model.input_spec
+            done.append(checks.check_shapes(module, spec, model.num_classes))
             old = self.serving_module(serving)
             ranges = [r.to_record() for r in cand.sample_ranges]
             fresh = self.samples.fresh(model.name, ranges, policy.holdout_fraction, policy.min_fresh_samples)
-            probe = fresh.features if len(fresh) else np.random.default_rng(0).normal(size=(32, *model.input_shape))
-            result.probe = np.asarray(probe[:32], dtype=np.float32)
+            probe = fresh.inputs(spec) if len(fresh) else spec.synthetic(32)
+            result.probe = probe[:32]
             done.append(checks.check_outputs(module, probe))
             if policy.check_accuracy:
-                done.append(self._accuracy(module, old, fresh, policy))
+                done.append(self._accuracy(module, old, fresh, policy, spec))
             if policy.check_forgetting:
-                done.append(self._forgetting(module, old, cand, base, model.name, policy))
+                done.append(self._forgetting(module, old, cand, base, model.name, policy, spec))
             if policy.canary == "shadow":
-                done.append(self._shadow(module, model.name, policy))
+                done.append(self._shadow(module, model.name, policy, spec))
             if all(c.passed for c in done) and policy.check_latency:
                 done.append(self._latency(model, cand, data, serving, result.probe, policy))
         except CandidateInvalid as exc:
@@ -110,15 +113,16 @@ class Gate:
         result.seconds = time.perf_counter() - started
         return result
 
-    def _accuracy(self, module, old, fresh: SampleSet, policy: Policy) -> Check:
+    def _accuracy(self, module, old, fresh: SampleSet, policy: Policy, spec: InputSpec) -> Check:
         if len(fresh) == 0:
             return Check("accuracy_fresh", True, skipped=True, values={"samples": 0, "source": fresh.source})
-        cand = checks.accuracy(module, fresh.features, fresh.labels)
-        serv = checks.accuracy(old, fresh.features, fresh.labels) if old is not None else float("nan")
+        x = fresh.inputs(spec)
+        cand = checks.accuracy(module, x, fresh.labels)
+        serv = checks.accuracy(old, x, fresh.labels) if old is not None else float("nan")
         bound = serv + policy.accuracy_margin if not np.isnan(serv) else 0.0
         return _compare("accuracy_fresh", "accuracy_regression", cand, serv, bound, len(fresh), fresh.source)
 
-    def _forgetting(self, module, old, cand: Candidate, base: VersionRecord | None, model: str, policy: Policy) -> Check:
+    def _forgetting(self, module, old, cand: Candidate, base: VersionRecord | None, model: str, policy: Policy, spec: InputSpec) -> Check:
         ranges = (base.sample_ranges if base is not None and base.sample_ranges else None) or [
             r.to_record() for r in cand.sample_ranges
         ]
@@ -128,17 +132,18 @@ class Gate:
         replay = self.samples.older(model, cutoffs)
         if len(replay) < policy.min_replay_samples:
             return Check("forgetting", True, skipped=True, values={"samples": len(replay), "required_samples": policy.min_replay_samples})
-        cand_acc = checks.accuracy(module, replay.features, replay.labels)
-        serv = checks.accuracy(old, replay.features, replay.labels) if old is not None else float("nan")
+        x = replay.inputs(spec)
+        cand_acc = checks.accuracy(module, x, replay.labels)
+        serv = checks.accuracy(old, x, replay.labels) if old is not None else float("nan")
         bound = serv - policy.forgetting_tolerance if not np.isnan(serv) else 0.0
         return _compare("forgetting", "forgetting", cand_acc, serv, bound, len(replay), replay.source)
 
-    def _shadow(self, module, model: str, policy: Policy) -> Check:
+    def _shadow(self, module, model: str, policy: Policy, spec: InputSpec) -> Check:
         """Shadow canary: the candidate scores the latest live samples beside what was served."""
         live = self.samples.latest(model, policy.shadow_samples)
         if len(live) == 0:
             return Check("shadow", True, skipped=True, values={"samples": 0})
-        preds = checks.run(module, live.features).argmax(axis=1)
+        preds = checks.run(module, live.inputs(spec)).argmax(axis=1)
         cand = float((preds == live.labels).mean())
         served = float((live.predicted == live.labels).mean())
         check = _compare("shadow", "shadow_regression", cand, served, served - policy.shadow_tolerance, len(live), live.source)
@@ -151,7 +156,7 @@ class Gate:
         folder = self.repository / staging
         shutil.rmtree(folder, ignore_errors=True)
         spec = spec_of(model)
-        write_configs(self.repository, type(spec)(staging, spec.input_shape, spec.num_classes), POLICY)
+        write_configs(self.repository, dataclasses.replace(spec, name=staging), POLICY)
         write_version(self.repository, staging, 1, data)
         try:
             load_s = self.triton.load(staging)

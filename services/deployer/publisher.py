@@ -29,7 +29,7 @@ from services.deployer.triton_ops import TritonLoadFailed, TritonOps
 
 
 def spec_of(model: ModelRecord) -> ModelSpec:
-    return ModelSpec(model.name, tuple(model.input_shape), model.num_classes)
+    return ModelSpec(model.name, tuple(model.input_shape), model.num_classes, datatype=model.input_spec.datatype)
 
 
 KEEP_LOADED = 1

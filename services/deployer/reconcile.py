@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import structlog
 
 from services.common.registry import ModelRecord, VersionStatus
@@ -69,7 +68,7 @@ def _reconcile_model(dep: Deployer, model: ModelRecord) -> list[str]:
             continue
         try:
             data = {v: dep.store.get(rec.artifact_uri, rec.artifact_sha256)}
-            switch(dep.triton, dep.repository, model, [v], v, data, np.zeros((1, *model.input_shape), dtype=np.float32))
+            switch(dep.triton, dep.repository, model, [v], v, data, model.input_spec.synthetic(1))
             ready = dep.triton.ready_versions(name)
             target = v
             actions.append(f"{name}: reloaded v{v} into Triton")
@@ -82,7 +81,7 @@ def _reconcile_model(dep: Deployer, model: ModelRecord) -> list[str]:
     keep = [target] if target is not None else []
     on_disk = set(versions_on_disk(dep.repository, name))
     if target is not None and (set(keep) != ready or set(keep) != on_disk):
-        probe = np.zeros((1, *model.input_shape), dtype=np.float32)
+        probe = model.input_spec.synthetic(1)
         switch(dep.triton, dep.repository, model, keep, target, dep._artifacts(name, keep), probe)
         actions.append(f"{name}: Triton set to {keep} (was {sorted(ready)})")
     # The registry now follows Triton.

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from services.common.artifacts import ArtifactStore
+from services.common.tensors import InputError, InputSpec
 from services.common.registry import WEIGHTS_SHA256, WEIGHTS_URI, ModelRecord, ModelRegistry, VersionRecord, VersionStatus
 from services.deployer.policy import Policy
 from services.deployer.publisher import switch
@@ -41,6 +41,7 @@ def register_model(
     actor: str = "cli",
     architecture: Architecture | None = None,
     weights: bytes | None = None,
+    datatype: str = "FP32",
 ) -> VersionRecord:
     """Registers ``name`` with version 1 serving.
 
@@ -51,14 +52,20 @@ def register_model(
     if registry.get_model(name) is not None:
         raise RegistrationError("registered_already", f"model {name!r} is registered already; publish new versions through the deployer")
     hp = dict(hyperparameters or {})
+    try:
+        spec = InputSpec(tuple(input_shape), datatype)
+    except InputError as exc:
+        raise RegistrationError(exc.reason, str(exc)) from None
     if architecture is None:
         if artifact is None:
             raise RegistrationError("no_model", "give a TorchScript artifact, or an architecture (--factory) with weights")
-        proven = prove_torchscript(artifact, list(input_shape), len(classes), strategy, hp)
+        if spec.integer:
+            raise RegistrationError("no_architecture", f"a {spec.datatype} model needs its architecture (--factory): the built-in MLP takes floats")
+        proven = prove_torchscript(artifact, spec, len(classes), strategy, hp)
     elif weights is None and artifact is not None:
-        proven = prove_torchscript(artifact, list(input_shape), len(classes), strategy, hp, architecture)
+        proven = prove_torchscript(artifact, spec, len(classes), strategy, hp, architecture)
     else:
-        proven = prove(architecture, weights, list(input_shape), len(classes), strategy, hp, artifact=artifact)
+        proven = prove(architecture, weights, spec, len(classes), strategy, hp, artifact=artifact)
     artifact = proven.artifact
     uri, digest = store.put(artifact)
     weights_uri, weights_sha = store.put(proven.weights, suffix=".weights.pt")
@@ -66,10 +73,10 @@ def register_model(
     model = ModelRecord(
         name=name, input_shape=list(input_shape), classes=list(classes), strategy=strategy,
         hyperparameters=hp, policy=Policy.from_dict(policy).as_dict(), created_at_ms=now, updated_at_ms=now,
-        architecture=proven.architecture.as_dict(),
+        architecture=proven.architecture.as_dict(), datatype=spec.datatype,
     )
     # Triton first, the registry last: a deployer reconciling meanwhile never sees a half-made model.
-    probe = np.zeros((2, *input_shape), dtype=np.float32)
+    probe = spec.synthetic(2)
     load_s = switch(triton, Path(repository), model, [1], 1, {1: artifact}, probe)
     model.serving_version = 1
     record = VersionRecord(model=name, version=1, status=VersionStatus.SERVING, artifact_uri=uri, artifact_sha256=digest,

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.events import LabeledSampleBatch
+from services.common.events import LabeledSample, LabeledSampleBatch
+from services.common.tensors import InputSpec
 
 
 @dataclass
 class SampleSet:
     features: np.ndarray
+    """Flat inputs ``[n, size]``: float32, or int64 for an integer model (`inputs` shapes them)."""
     labels: np.ndarray
     predicted: np.ndarray
     source: str
@@ -29,16 +31,27 @@ class SampleSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def inputs(self, spec: InputSpec) -> np.ndarray:
+        """The ``[n, *shape]`` batch in the model's datatype, as the model and Triton take it."""
+        return np.ascontiguousarray(self.features, dtype=spec.numpy_dtype).reshape(len(self), *spec.shape)
+
 
 def _to_set(items: list[dict], source: str) -> SampleSet:
     if not items:
         return SampleSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), source)
+    integer = "x" in items[0]
     return SampleSet(
-        np.asarray([i["f"] for i in items], dtype=np.float32),
+        np.asarray([i["x"] for i in items], dtype=np.int64) if integer else np.asarray([i["f"] for i in items], dtype=np.float32),
         np.asarray([i["l"] for i in items], dtype=np.int64),
         np.asarray([i["y"] for i in items], dtype=np.int64),
         source,
     )
+
+
+def _member(offset: int, idx: int, item: LabeledSample) -> str:
+    """A sample as the sorted set keeps it: ``x`` holds an integer model's input, ``f`` a float one's."""
+    values = {"x": item.int_features} if item.int_features else {"f": item.features}
+    return json.dumps({"o": offset, "i": idx, **values, "l": item.label, "y": item.predicted, "v": item.model_version}, separators=(",", ":"))
 
 
 class SampleStore:
@@ -69,11 +82,7 @@ class SampleStore:
         pipe = self.r.pipeline()
         members = {}
         for idx, item in enumerate(batch.items):
-            member = json.dumps(
-                {"o": offset, "i": idx, "f": item.features, "l": item.label, "y": item.predicted, "v": item.model_version},
-                separators=(",", ":"),
-            )
-            members[member] = offset
+            members[_member(offset, idx, item)] = offset
             pipe.lpush(self._live_key(batch.model, item.model_version), int(item.predicted == item.label))
         for version in {i.model_version for i in batch.items}:
             pipe.ltrim(self._live_key(batch.model, version), 0, live_window - 1)

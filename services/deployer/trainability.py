@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from services.common.errors import ModelCIError
+from services.common.tensors import InputSpec
 from services.deployer import checks
 from services.deployer.checks import CandidateInvalid
 from strategies.architecture import Architecture, ArchitectureError, builtin_mlp, for_training, match_state
@@ -61,16 +63,15 @@ def _state(weights: bytes) -> dict[str, torch.Tensor]:
     return state
 
 
-def _synthetic(input_shape: list[int], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn((PROBE_BATCH, *input_shape), generator=gen)
+def _synthetic(spec: InputSpec, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(spec.synthetic(PROBE_BATCH).astype(spec.compute_dtype))
     return x, torch.arange(PROBE_BATCH) % num_classes
 
 
 def prove(
     architecture: Architecture,
     weights: bytes | None,
-    input_shape: list[int],
+    input: InputSpec | Sequence[int],
     num_classes: int,
     strategy: str,
     hyperparameters: dict[str, Any],
@@ -79,10 +80,13 @@ def prove(
     """Every step an update will take, once, on a synthetic batch; the stored artifacts on success.
 
     ``artifact`` is a TorchScript file the team exported themselves (served as version 1 instead
-    of the project's own export, after the same checks).
+    of the project's own export, after the same checks). ``input`` is the declared input (a
+    bare shape means FP32).
     """
     from strategies.registry import get_strategy
 
+    spec = InputSpec.of(input)
+    input_shape = list(spec.shape)
     if num_classes < 2:
         raise RegistrationError("not_a_classifier", f"{num_classes} class given: ModelCI-e updates classifiers of two or more classes (regression is not supported yet)")
     try:
@@ -103,12 +107,12 @@ def prove(
     if not trainable:
         raise RegistrationError("not_trainable", "the model has no trainable parameters (nothing an update could change)")
 
-    x, y = _synthetic(input_shape, num_classes)
+    x, y = _synthetic(spec, num_classes)
     probe = copy.deepcopy(model).train()
     try:
         out = probe(x)
     except Exception as exc:  # the declared shape does not fit the module
-        raise RegistrationError("wrong_input_shape", f"forward on a batch of shape {list(x.shape)} fails: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise RegistrationError("wrong_input_shape", f"forward on a {spec.datatype} batch of shape {list(x.shape)} fails: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (PROBE_BATCH, num_classes):
         shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise RegistrationError("wrong_output_shape", f"the model returns {shape} for {PROBE_BATCH} inputs, expected [{PROBE_BATCH}, {num_classes}] (one score per class)")
@@ -128,18 +132,21 @@ def prove(
         raise RegistrationError("strategy_failed", f"strategy {strategy!r} cannot train this model: {type(exc).__name__}: {str(exc)[:300]}") from exc
 
     model.eval()
-    exported = export_torchscript(model, tuple(input_shape), architecture.output)
+    exported = export_torchscript(model, tuple(input_shape), architecture.output, datatype=spec.datatype)
     served = artifact if artifact is not None else exported
-    sample = np.random.default_rng(0).normal(size=(5, *input_shape)).astype(np.float32)
+    sample = spec.synthetic(5, seed=1)
     try:
         module, _ = checks.load_torchscript(served)
-        shapes = checks.check_shapes(module, input_shape, num_classes)
+        shapes = checks.check_shapes(module, spec, num_classes)
         outputs = checks.check_outputs(module, sample)
     except CandidateInvalid as exc:
-        hint = " (declared probabilities: is it logits? register with --output logits)" if exc.check.reason == "not_probabilities" else ""
-        raise RegistrationError(exc.check.reason, f"{exc.check.values}{hint}") from exc
+        hints = {
+            "not_probabilities": " (declared probabilities: is it logits? register with --output logits)",
+            "wrong_input_shape": f" (the artifact does not take a {spec.datatype} batch of shape [n, {', '.join(map(str, input_shape))}]: check --input-shape and --datatype)",
+        }
+        raise RegistrationError(exc.check.reason, f"{exc.check.values}{hints.get(exc.check.reason, '')}") from exc
     with torch.no_grad():
-        eager = model(torch.from_numpy(sample))
+        eager = model(torch.from_numpy(sample.astype(spec.compute_dtype)))
         eager = torch.softmax(eager, dim=1) if architecture.output == "logits" else eager
     diff = float(np.abs(checks.run(module, sample) - eager.numpy()).max())
     if diff > EXPORT_ATOL:
@@ -148,7 +155,7 @@ def prove(
     return Proven(architecture, served, _dump(model.state_dict()), {"shapes": shapes.values, "outputs": outputs.values, "export_max_diff": diff})
 
 
-def prove_torchscript(artifact: bytes, input_shape: list[int], num_classes: int, strategy: str, hyperparameters: dict[str, Any],
+def prove_torchscript(artifact: bytes, input: InputSpec | Sequence[int], num_classes: int, strategy: str, hyperparameters: dict[str, Any],
                       architecture: Architecture | None = None) -> Proven:
     """A model registered from a TorchScript file: its weights are the file's own parameters,
     matched by name to ``architecture`` (the built-in MLP when none is given, the only one
@@ -158,7 +165,8 @@ def prove_torchscript(artifact: bytes, input_shape: list[int], num_classes: int,
     except CandidateInvalid as exc:
         raise RegistrationError(exc.check.reason, str(exc.check.values)) from exc
     state = dict(module.state_dict())
-    arch = architecture or builtin_mlp(state, int(np.prod(input_shape)), num_classes)
+    spec = InputSpec.of(input)
+    arch = architecture or (None if spec.integer else builtin_mlp(state, spec.size, num_classes))
     if arch is None:
         raise RegistrationError(
             "not_trainable",
@@ -172,7 +180,7 @@ def prove_torchscript(artifact: bytes, input_shape: list[int], num_classes: int,
     matched = match_state(layers, state)
     if matched is None:
         raise RegistrationError("weights_do_not_fit", f"the TorchScript module's parameters are not those of {arch.factory}; pass --weights")
-    return prove(arch, _dump(matched), input_shape, num_classes, strategy, hyperparameters, artifact=artifact)
+    return prove(arch, _dump(matched), spec, num_classes, strategy, hyperparameters, artifact=artifact)
 
 
 def _dump(state: dict[str, torch.Tensor]) -> bytes:

@@ -14,6 +14,7 @@ httpx, which waits on sockets with the GIL released (``tritonclient.http`` runs 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ import httpx
 import numpy as np
 
 from services.common.errors import ModelCIError, TransientError
+from services.common.tensors import datatype_of
 
 T = TypeVar("T")
 
@@ -150,14 +152,20 @@ class TritonOps:
         }
 
     def infer(self, model: str, features: np.ndarray, version: int | None = None) -> np.ndarray:
-        """One real inference (pinned to ``version`` when given); raises on any failure."""
-        batch = np.ascontiguousarray(features, dtype=np.float32)
-        body = {
-            "inputs": [{"name": "INPUT__0", "shape": list(batch.shape), "datatype": "FP32", "data": batch.ravel().tolist()}],
-            "outputs": [{"name": "OUTPUT__0"}],
-        }
+        """One real inference (pinned to ``version`` when given) of a batch in the model's own
+        datatype (float64 is taken as FP32); raises on any failure."""
+        batch = np.ascontiguousarray(features, dtype=np.float32) if features.dtype == np.float64 else np.ascontiguousarray(features)
+        # The input goes as raw little-endian bytes (Triton's binary data extension): Triton's
+        # JSON refuses FP16 ("receiving FP16 data via JSON is not supported"), and bytes are
+        # what every datatype has in common.
+        raw = batch.astype(batch.dtype.newbyteorder("<"), copy=False).tobytes()
+        header = json.dumps({
+            "inputs": [{"name": "INPUT__0", "shape": list(batch.shape), "datatype": datatype_of(batch), "parameters": {"binary_data_size": len(raw)}}],
+            "outputs": [{"name": "OUTPUT__0", "parameters": {"binary_data": False}}],
+        }).encode()
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version is not None else "") + "/infer"
-        response = self.client.post(path, json=body)
+        response = self.client.post(path, content=header + raw, headers={"Inference-Header-Content-Length": str(len(header)),
+                                                                         "Content-Type": "application/octet-stream"})
         if response.status_code != 200:
             raise TritonRequestFailed(f"{model} v{version}: [{response.status_code}] {response.text[:300]}")
         out = response.json()["outputs"][0]
@@ -179,7 +187,7 @@ class TritonOps:
 
     def p99_ms(self, model: str, version: int | None, features: np.ndarray, requests: int) -> float:
         """p99 latency of batch-1 requests on a probe load (sequential, one client)."""
-        rows = np.ascontiguousarray(features, dtype=np.float32)
+        rows = np.asarray(features)
         for i in range(min(10, requests)):  # warm-up: a fresh backend's first calls are slow
             self.infer(model, rows[i % len(rows) : i % len(rows) + 1], version)
         timings = []

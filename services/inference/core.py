@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from services.common.events import InferenceRequest, Prediction, PredictionBatch, now_ms
+from services.common.tensors import InputError, InputSpec, is_integer
 
 R = TypeVar("R")
 
@@ -62,13 +63,25 @@ class Rejection:
 
 
 def check_request(req: InferenceRequest) -> Rejection | None:
-    """Checks that need no model: the declared shape must describe the features it carries."""
+    """Checks that need no model: a datatype ModelCI-e carries, its values in the list that
+    datatype travels in (``features`` or ``int_features``, the other one empty), as many as the
+    declared shape holds."""
     if not req.shape or any(d <= 0 for d in req.shape):
         return Rejection(WRONG_SHAPE, f"shape {list(req.shape)} has no elements")
+    try:
+        integer = is_integer(req.datatype)
+    except InputError as exc:
+        return Rejection(WRONG_DTYPE, str(exc))
+    values, other = (req.int_features, req.features) if integer else (req.features, req.int_features)
+    if other:
+        field, where = ("features", "int_features") if integer else ("int_features", "features")
+        return Rejection(WRONG_DTYPE, f"a {req.datatype} request carries its values in {where}, but {len(other)} {field} were sent")
     size = math.prod(req.shape)
-    if size != len(req.features):
-        detail = f"shape {list(req.shape)} holds {size} values but {len(req.features)} features were sent"
+    if size != len(values):
+        detail = f"shape {list(req.shape)} holds {size} values but {len(values)} {'int_features' if integer else 'features'} were sent"
         return Rejection(WRONG_SHAPE, detail)
+    if integer and req.datatype.upper() == "INT32" and values and not (-(2**31) <= min(values) and max(values) < 2**31):
+        return Rejection(WRONG_DTYPE, "an INT32 request holds values outside the 32-bit range")
     return None
 
 
@@ -109,10 +122,11 @@ def chunks(items: list[Pending[R]], size: int) -> Iterator[list[Pending[R]]]:
 
 
 def input_array(items: list[Pending[Any]]) -> np.ndarray:
-    """The batch tensor: ``[len(items), *shape]`` FP32, rows in the items' order."""
-    shape = tuple(items[0].request.shape)
-    flat = np.asarray([it.request.features for it in items], dtype=np.float32)
-    return flat.reshape((len(items), *shape))
+    """The batch tensor: ``[len(items), *shape]`` in the group's datatype, rows in the items' order."""
+    first = items[0].request
+    spec = InputSpec(tuple(first.shape), first.datatype)
+    rows = [it.request.int_features for it in items] if spec.integer else [it.request.features for it in items]
+    return np.asarray(rows, dtype=spec.numpy_dtype).reshape((len(items), *spec.shape))
 
 
 def predictions(items: list[Pending[Any]], scores: np.ndarray, answered_at_ms: int | None = None) -> list[Prediction]:
@@ -129,6 +143,7 @@ def predictions(items: list[Pending[Any]], scores: np.ndarray, answered_at_ms: i
             Prediction(
                 request_id=req.request_id,
                 features=req.features,
+                int_features=req.int_features,
                 scores=row,
                 label=label,
                 confidence=confidence,

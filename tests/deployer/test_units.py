@@ -15,6 +15,7 @@ from services.deployer.core import clean
 from services.deployer.policy import Policy, parse_policy_text
 from services.deployer.publisher import POLICY, ensure_configs
 from services.common.registry import ModelRecord
+from services.common.tensors import InputSpec
 from tests.deployer import models
 
 
@@ -50,12 +51,15 @@ def _state_dict() -> bytes:
 
 def test_shape_and_output_checks():
     good = checks.load_torchscript(models.script(models.MLP()))[0]
-    assert checks.check_shapes(good, [models.DIM], models.CLASSES).passed
+    assert checks.check_shapes(good, InputSpec((models.DIM,)), models.CLASSES).passed
     with pytest.raises(CandidateInvalid) as info:
-        checks.check_shapes(good, [models.DIM], models.CLASSES + 1)
+        checks.check_shapes(good, InputSpec((models.DIM,)), models.CLASSES + 1)
     assert info.value.check.reason == "wrong_output_shape"
     with pytest.raises(CandidateInvalid) as info:
-        checks.check_shapes(good, [models.DIM + 3], models.CLASSES)
+        checks.check_shapes(good, InputSpec((models.DIM + 3,)), models.CLASSES)
+    assert info.value.check.reason == "wrong_input_shape"
+    with pytest.raises(CandidateInvalid) as info:  # a float model registered as taking token ids
+        checks.check_shapes(good, InputSpec((models.DIM,), "INT64"), models.CLASSES)
     assert info.value.check.reason == "wrong_input_shape"
     nan = checks.load_torchscript(models.script(models.NaNModel()))[0]
     with pytest.raises(CandidateInvalid) as info:
@@ -121,3 +125,19 @@ def test_replayed_sample_records_are_counted_once(settings):
     assert dep.samples.live_count("replayed", 1) == 10
     dep.handle_samples(sample_batch("replayed", *models.dataset(5, "a"), version=1), partition=0, offset=4)
     assert dep.samples.live_count("replayed", 1) == 15
+
+
+def test_sample_store_keeps_an_integer_models_token_ids_exactly(redis_settings):
+    from services.common.events import LabeledSample, LabeledSampleBatch
+    from services.deployer.samples import SampleStore
+
+    store = SampleStore(redis_settings.client(), redis_settings.key_prefix)
+    ids = [[i, 2**40, 0, 0] for i in range(6)]
+    items = [LabeledSample(sample_id=f"t{i}", model_version=1, features=[], int_features=row, label=i % 2, predicted=0,
+                           confidence=0.9, prediction_partition=0, prediction_offset=i, feedback_partition=0, feedback_offset=i)
+             for i, row in enumerate(ids)]
+    store.add(LabeledSampleBatch(model="txt", items=items), partition=0, offset=3)
+    latest = store.latest("txt", 10)
+    x = latest.inputs(InputSpec((4,), "INT64"))
+    assert x.dtype == np.int64 and x.tolist() == ids and latest.labels.tolist() == [0, 1, 0, 1, 0, 1]
+    assert store.fresh("txt", [{"partition": 0, "start": 0, "end": 3}], 0.2, 1).inputs(InputSpec((2, 2), "INT64")).shape == (6, 2, 2)

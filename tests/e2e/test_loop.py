@@ -34,11 +34,16 @@ def loop_stack(clean_env, stack_settings, stopped_after, apache_kafka, redis_ser
     return stack
 
 
-@pytest.mark.parametrize("architecture", ["", "strategies.models:make_tabular"], ids=["demo-mlp", "tabular-batchnorm-dropout"])
-def test_drift_is_detected_learned_validated_and_served(loop_stack: EmbeddedStack, tmp_path: Path, architecture: str):
-    """The demo's MLP, and an architecture of another layout whose train and eval behaviour
-    differ (BatchNorm, Dropout): registered, served, updated by the trainer, validated, deployed."""
-    config = DemoConfig(rate=250.0, warmup_s=8.0, recovery_window_s=5.0, recurring_s=5.0, serve_timeout_s=150.0,
+@pytest.mark.parametrize(
+    ("stream", "architecture"),
+    [("recurring", ""), ("recurring", "strategies.models:make_tabular"), ("text-topics", "strategies.models:make_text")],
+    ids=["demo-mlp", "tabular-batchnorm-dropout", "text-int64-embeddingbag"],
+)
+def test_drift_is_detected_learned_validated_and_served(loop_stack: EmbeddedStack, tmp_path: Path, stream: str, architecture: str):
+    """The demo's MLP, an architecture of another layout whose train and eval behaviour differ
+    (BatchNorm, Dropout), and a text classifier on INT64 token ids: registered, served, updated
+    by the trainer, validated, deployed."""
+    config = DemoConfig(stream=stream, rate=250.0, warmup_s=8.0, recovery_window_s=5.0, recurring_s=5.0, serve_timeout_s=150.0,
                         architecture=architecture)
     summary = run_demo(config, loop_stack, Narrator(lambda _: None), tmp_path / "report", up_seconds=None)
 

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from confluent_kafka import KafkaError
 
 from services.common.client import ModelCIClient
@@ -13,6 +14,7 @@ from services.common.errors import TransientError
 from services.common.events import FeedbackBatch, InferenceRequest
 from services.common.serde import decode_event
 from services.common.settings import KafkaSettings
+from services.common.tensors import InputError
 
 
 class FakeProducer:
@@ -62,6 +64,23 @@ def test_requests_are_keyed_by_model_and_take_the_arrays_shape(kafka):
     assert decoded.request_id == req.request_id and decoded.shape == [2, 3] and decoded.version == 2
     assert decoded.features == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert decode_event(InferenceRequest, value2).shape == [3] and flat.request_id == "mine"
+    assert decode_event(InferenceRequest, value2).datatype == "FP32"  # a plain list of ints is a float input
+
+
+def test_token_id_arrays_travel_as_int_features_in_their_datatype(kafka):
+    producer = FakeProducer()
+    with ModelCIClient(kafka, producer=producer) as client:
+        client.request("text", np.array([5, 2**40, 0, 0], dtype=np.int64))
+        client.request("text32", torch.tensor([1, 2, 0], dtype=torch.int32))
+        client.request("half", np.ones((1, 2, 2), dtype=np.float16))
+        with pytest.raises(InputError, match="non-integer"):
+            client.request("text", [0.5, 1.0], datatype="INT64")
+        with pytest.raises(InputError, match="shape"):
+            client.request("text", np.zeros(4, np.int64), shape=[5])
+    ids, ids32, half = (decode_event(InferenceRequest, value) for _, _, value in producer.sent)
+    assert (ids.datatype, ids.int_features, ids.features, ids.shape) == ("INT64", [5, 2**40, 0, 0], [], [4])
+    assert (ids32.datatype, ids32.int_features) == ("INT32", [1, 2, 0])
+    assert (half.datatype, half.features, half.shape) == ("FP16", [1.0] * 4, [1, 2, 2])
 
 
 def test_feedback_is_packed_per_model_by_size_and_on_flush(kafka):

@@ -72,6 +72,47 @@ def test_validation(request_kw, reason):
     assert (rejection.reason if rejection else None) == reason
 
 
+TEXT = ModelInfo(name="text", datatype="INT64", dims=(6,), max_batch_size=4)
+
+
+def tokens(i: int = 0, ids: list[int] | None = None, datatype: str = "INT64") -> InferenceRequest:
+    ids = [i, 2, 3, 0, 0, 0] if ids is None else ids
+    return InferenceRequest(request_id=f"t{i}", model="text", features=[], int_features=ids, shape=[len(ids)], datatype=datatype, sent_at_ms=1000)
+
+
+@pytest.mark.parametrize(
+    "request_kw, reason",
+    [
+        ({}, None),
+        ({"ids": [1, 2, 3]}, core.WRONG_SHAPE),  # three ids where the model takes six
+        ({"datatype": "FP32"}, core.WRONG_DTYPE),  # ids declared as a float request: values in the wrong list
+        ({"datatype": "INT32"}, core.WRONG_DTYPE),  # right list, but the model takes INT64
+        ({"datatype": "BF16"}, core.WRONG_DTYPE),  # not a datatype ModelCI-e carries
+    ],
+)
+def test_integer_requests_carry_their_values_in_int_features(request_kw, reason):
+    r = tokens(**request_kw)
+    rejection = core.check_request(r) or core.check_against_model(r, TEXT)
+    assert (rejection.reason if rejection else None) == reason
+
+
+def test_a_float_request_with_int_features_and_an_int32_overflow_are_refused():
+    both = req(int_features=[1] * 8)
+    assert core.check_request(both).reason == core.WRONG_DTYPE
+    big = tokens(ids=[2**40, 0, 0, 0, 0, 0], datatype="INT32")
+    assert core.check_request(big).reason == core.WRONG_DTYPE  # would overflow the batch tensor
+
+
+def test_integer_batches_keep_their_datatype_and_predictions_carry_the_ids():
+    items = [Pending(tokens(5), 0), Pending(tokens(7), 1)]
+    batch = core.input_array(items)
+    assert batch.dtype == np.int64 and batch.tolist() == [[5, 2, 3, 0, 0, 0], [7, 2, 3, 0, 0, 0]]
+    preds = core.predictions(items, np.array([[0.9, 0.1], [0.2, 0.8]]), answered_at_ms=1001)
+    assert preds[1].int_features == [7, 2, 3, 0, 0, 0] and preds[1].features == [] and preds[1].label == 1
+    small = [Pending(tokens(1, datatype="INT32"), 0)]
+    assert core.input_array(small).dtype == np.int32
+
+
 def test_variable_dims_accept_any_size():
     info = ModelInfo(name="seq", datatype="FP32", dims=(-1, 2), max_batch_size=8)
     assert core.check_against_model(req(n=6, shape=[3, 2]), info) is None

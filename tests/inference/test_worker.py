@@ -11,7 +11,8 @@ import pytest
 
 from services.common import kafka as kafka_helpers
 from services.common.client import ModelCIClient
-from services.common.events import DeadLetter, FeedbackBatch, PredictionBatch
+from services.common.events import DeadLetter, FeedbackBatch, InferenceRequest, PredictionBatch
+from services.common.serde import encode_event
 from services.common.metrics import serve
 from services.common.topics import FEEDBACK, PREDICTIONS, REQUESTS, dlq
 from services.inference.metrics import InferenceMetrics
@@ -103,9 +104,18 @@ def test_bad_requests_are_dead_lettered_with_their_reason_and_the_rest_still_flo
     settings = inference_settings(kafka_settings, triton_settings, batch_size=64, batch_deadline_ms=300)
     with running_worker(settings, metrics), ModelCIClient(kafka_settings) as client:
         good = [client.request(model_name, [0.5 + i] * FEATURES) for i in range(10)]
+        # What the client library refuses before sending, another language's producer can still
+        # write: seven values declared as eight, and ids in int_features for a float model.
+        short = InferenceRequest(request_id="short", model=model_name, features=[1.0] * 7, shape=[FEATURES])
+        ids = InferenceRequest(request_id="ids", model=model_name, features=[], int_features=[1] * FEATURES, shape=[FEATURES])
+        raw = kafka_helpers.producer(kafka_settings)
+        for req in (short, ids):
+            raw.produce(kafka_settings.topic(REQUESTS), key=model_name.encode(), value=encode_event(req))
+        kafka_helpers.flush(raw)
         expected = {
             client.request("no_such_model", [1.0] * FEATURES).request_id: "unknown_model",
-            client.request(model_name, [1.0] * 7, shape=[FEATURES]).request_id: "wrong_shape",
+            "short": "wrong_shape",
+            "ids": "wrong_dtype",
             client.request(model_name, [1.0] * FEATURES, shape=[2, 4]).request_id: "wrong_shape",
             client.request(model_name, [1.0] * FEATURES, datatype="INT64").request_id: "wrong_dtype",
             client.request(model_name, [float("nan")] + [1.0] * 7).request_id: "triton_rejected",
@@ -113,7 +123,6 @@ def test_bad_requests_are_dead_lettered_with_their_reason_and_the_rest_still_flo
         }
         good += [client.request(model_name, [2.0 - i] * FEATURES) for i in range(10)]
         client.flush()
-        raw = kafka_helpers.producer(kafka_settings)
         raw.produce(kafka_settings.topic(REQUESTS), key=model_name.encode(), value=b"\x00garbage, not avro")
         kafka_helpers.flush(raw)
 

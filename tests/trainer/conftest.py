@@ -72,7 +72,7 @@ class TrainerEnv:
         )
 
     def register_architecture(self, name: str, architecture, input_shape: list[int], hyperparameters: dict | None = None,
-                              strategy: str = "replay") -> torch.nn.Module:
+                              strategy: str = "replay", datatype: str = "FP32", classes: list[str] | None = None) -> torch.nn.Module:
         """Registers ``architecture`` as registration leaves it: its weights beside version 1's export."""
         from services.common.registry import WEIGHTS_SHA256, WEIGHTS_URI
         from strategies.export import export_torchscript
@@ -80,11 +80,11 @@ class TrainerEnv:
 
         torch.manual_seed(0)
         module = architecture.build().eval()
-        uri, sha = self.store.put(export_torchscript(module, tuple(input_shape), architecture.output))
+        uri, sha = self.store.put(export_torchscript(module, tuple(input_shape), architecture.output, datatype=datatype))
         weights_uri, weights_sha = self.store.put(dump_state(module.state_dict()), suffix=".weights.pt")
         hp = {"epochs": 10, "lr": 0.01, "batch_size": 32} if hyperparameters is None else hyperparameters
-        self.registry.put_model(ModelRecord(name, input_shape, CLASSES, strategy=strategy, hyperparameters=hp, serving_version=1,
-                                            architecture=architecture.as_dict()))
+        self.registry.put_model(ModelRecord(name, input_shape, classes or CLASSES, strategy=strategy, hyperparameters=hp, serving_version=1,
+                                            architecture=architecture.as_dict(), datatype=datatype))
         self.registry.put_version(VersionRecord(model=name, version=1, status=VersionStatus.SERVING, artifact_uri=uri, artifact_sha256=sha,
                                                 report={WEIGHTS_URI: weights_uri, WEIGHTS_SHA256: weights_sha}))
         return module
@@ -104,7 +104,8 @@ class TrainerEnv:
             LabeledSample(
                 sample_id=f"{prefix}-{i}",
                 model_version=1,
-                features=[float(v) for v in (x[i] if features is None else features[i])],
+                features=[] if np.issubdtype(np.asarray(x).dtype, np.integer) else [float(v) for v in (x[i] if features is None else features[i])],
+                int_features=[int(v) for v in np.asarray(x[i]).reshape(-1)] if np.issubdtype(np.asarray(x).dtype, np.integer) else [],
                 label=int(y[i]),
                 predicted=0,
                 confidence=0.5,

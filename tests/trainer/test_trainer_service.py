@@ -297,3 +297,30 @@ def test_the_registered_architecture_is_what_the_trainer_updates(env, digits, fa
 def softmax_mlp() -> torch.nn.Module:
     """A team's module that returns probabilities itself (registered with output=probabilities)."""
     return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
+
+
+def test_a_text_model_on_int64_token_ids_is_updated_on_its_ids(env):
+    """Token ids stay integers from the samples topic to the exported candidate: an
+    EmbeddingBag classifier registered as INT64 is trained on the ids and served taking INT64."""
+    from strategies.architecture import Architecture
+    from strategies.streams import get_stream
+
+    stream = get_stream("text-topics", seed=0)
+    assert stream.datatype == "INT64"
+    shape = [int(d) for d in stream.input_shape]
+    exp = stream.experiences[0]
+    x, y = exp.x_train.numpy(), exp.y_train.numpy()
+    arch = Architecture("strategies.models:make_text", {"num_classes": stream.num_classes, "input_shape": shape})
+    env.register_architecture(MODEL, arch, shape, datatype="INT64", classes=[str(c) for c in range(stream.num_classes)])
+    good = env.publish_samples(x[:600], y[:600], "txt")
+    env.start()
+    env.request([good])
+    [cand] = env.candidates(1)
+    assert cand.outcome == "succeeded", cand.reason
+    assert cand.metrics["samples_train"] + cand.metrics["samples_holdout"] == 600
+    assert cand.metrics["accuracy_new_holdout"] > cand.metrics["base_accuracy_new_holdout"]
+    served = torch.jit.load(io.BytesIO(env.store.get(cand.artifact_uri, cand.artifact_sha256)))
+    xt, yt = stream.test_set(0)
+    probs = served(xt[:200].to(torch.int64))
+    assert probs.shape == (200, stream.num_classes)
+    assert float((probs.argmax(1) == yt[:200]).float().mean()) >= 0.8, "the candidate learned the topics from the ids"

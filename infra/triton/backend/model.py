@@ -30,7 +30,9 @@ class TritonPythonModel:
         sizes = [t.shape[0] for t in tensors]
         try:
             with torch.inference_mode():
-                out = self.model(torch.cat(tensors).float()).float().contiguous()
+                # The input goes in as declared (token ids stay integers); the artifact's
+                # wrapper casts what its layers need (strategies/export.py).
+                out = self.model(torch.cat(tensors)).float().contiguous()
         except Exception as exc:  # one bad batch must not take the model down
             error = pb_utils.TritonError(f"model failed: {type(exc).__name__}: {exc}")
             return [pb_utils.InferenceResponse(output_tensors=[], error=error) for _ in requests]

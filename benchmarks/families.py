@@ -1,0 +1,109 @@
+"""``modelci bench families``: the loop on one model of each family, through the real services.
+
+Each family runs the demo's scenario (version 1 trained on the stream's first concept, served,
+open-loop traffic at the demo's rate, the stream drifts, the loop detects, trains, validates and
+deploys, the first concept returns) on the same running stack, one after another, and the
+scenario's own summary gives the figures. Accuracy is scored on the requests' true labels; the
+demo's traffic draws from the stream's pools, so whether those inputs also reached the trainer as
+feedback is the demo's caveat, not this benchmark's (see the README's figures).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.local.embedded import EmbeddedStack
+from services.demo.config import DemoConfig
+from services.demo.scenario import Narrator, run_demo
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    family: str
+    """image, text or tabular (the issue's JSON shape)."""
+    stream: str
+    architecture: str
+    goal_drift_to_serving_s: float
+
+
+FAMILIES = (
+    Family("demo-mlp", "tabular", "recurring", "", 20.0),
+    Family("tabular-bn-dropout", "tabular", "recurring", "strategies.models:make_tabular", 20.0),
+    Family("image-resnet18-narrow", "image", "digits-image", "strategies.models:make_resnet", 60.0),
+    Family("text-embeddingbag", "text", "text-topics", "strategies.models:make_text", 30.0),
+)
+RECOVERY_GOAL_POINTS = 5.0
+"""Recovered accuracy within this many points of the accuracy before the drift."""
+FIELDS = ("update_seconds", "drift_to_serving_s", "accuracy_before", "accuracy_after_drift", "accuracy_recovered", "p50_ms", "p99_ms")
+
+
+def run_family(family: Family, stack: EmbeddedStack, report_dir: Path, seed: int, narrate: Narrator) -> dict[str, Any]:
+    config = DemoConfig(stream=family.stream, architecture=family.architecture, seed=seed)
+    started = time.perf_counter()
+    summary = run_demo(config, stack, narrate, report_dir / family.name, up_seconds=None)
+    row: dict[str, Any] = {"family": family.family, "name": family.name, "stream": family.stream,
+                           "architecture": family.architecture or "strategies.models:make_mlp"}
+    row.update({k: summary.get(k) for k in FIELDS})
+    row["peak_memory_mb"] = summary.get("peak_rss_sum_mb")
+    before, recovered = summary.get("accuracy_before"), summary.get("accuracy_recovered")
+    serving = summary.get("drift_to_serving_s")
+    row["goals"] = {
+        "drift_to_serving_s": family.goal_drift_to_serving_s,
+        "drift_to_serving_met": serving is not None and serving <= family.goal_drift_to_serving_s,
+        "recovered_within_points": RECOVERY_GOAL_POINTS,
+        "recovered_met": before is not None and recovered is not None and (before - recovered) * 100 <= RECOVERY_GOAL_POINTS,
+    }
+    row["false_drift_alarms"] = summary.get("false_drift_alarms")
+    row["failed_requests"] = summary.get("failed_requests")
+    row["run_seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path, seed: int, narrate: Narrator) -> dict[str, Any]:
+    chosen = [f for f in FAMILIES if not names or f.name in names or f.family in names]
+    if not chosen:
+        raise ValueError(f"no family matches {names}; known: {', '.join(f.name for f in FAMILIES)}")
+    rows = [run_family(f, stack, report_dir, seed, narrate) for f in chosen]
+    return {"families": rows, "seed": seed, "rate": DemoConfig.rate, "config": "the demo's defaults (services/demo/config.py)"}
+
+
+def plot(result: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["families"]
+    names = [r["name"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    serving = [r["drift_to_serving_s"] or 0.0 for r in rows]
+    left.bar(names, serving, color="tab:blue", label="drift → serving")
+    left.scatter(names, [r["goals"]["drift_to_serving_s"] for r in rows], marker="_", s=600, color="tab:red", label="goal")
+    left.set_ylabel("seconds")
+    left.legend()
+    width = 0.27
+    xs = range(len(rows))
+    for i, (key, label) in enumerate((("accuracy_before", "before"), ("accuracy_after_drift", "after drift (v1)"), ("accuracy_recovered", "recovered"))):
+        right.bar([x + (i - 1) * width for x in xs], [r[key] or 0.0 for r in rows], width, label=label)
+    right.set_xticks(list(xs), names)
+    right.set_ylim(0, 1)
+    right.set_ylabel("live accuracy")
+    right.legend(loc="lower right")
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(result: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "families.json").write_text(json.dumps(result, indent=2))
+    return [out / "families.json", plot(result, out / "families.png")]

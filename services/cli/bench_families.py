@@ -1,0 +1,54 @@
+"""``modelci bench families``: register → serve → drift → update → deploy for each model family."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from services.cli.bench_cmd import app as bench_app
+
+console = Console(stderr=True)
+
+
+@bench_app.command("families")
+def families(
+    names: str = typer.Option("", "--families", help="Comma-separated family names or kinds (image, text, tabular); default: all."),
+    seed: int = typer.Option(0, help="Seed of the streams, the models and the traffic."),
+    out: Path = typer.Option(Path("reports/families"), help="Folder for families.json, families.png and each run's demo report."),
+    start: bool = typer.Option(False, "--start", help="Start the embedded default first and stop it after."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    """Per family (the demo MLP, a BatchNorm/Dropout tabular net, a narrow ResNet-18 on 1×32×32
+    images, an EmbeddingBag text classifier on INT64 token ids): update seconds, drift onset →
+    new version serving, accuracy before / after the drift / recovered, serving p50/p99 through
+    the inference service, peak memory of the stack; each run is the demo's scenario at its
+    default rate on a running `modelci up` (or `--start`)."""
+    from benchmarks.families import run_families, write
+    from infra.local.embedded import EmbeddedStack
+    from services.demo.scenario import Narrator
+
+    stack = EmbeddedStack()
+    started = False
+    if stack.recorded() is None:
+        if not start:
+            console.print("[red]error:[/red] no ModelCI-e stack is running: run `modelci up`, or pass --start")
+            raise typer.Exit(1)
+        stack.up()
+        started = True
+    try:
+        result = run_families(stack, [n.strip() for n in names.split(",") if n.strip()] or None, out, seed, Narrator(console.print))
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        if started:
+            stack.down()
+    files = write(result, out)
+    console.print(f"written: {', '.join(map(str, files))}")
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        console.print_json(json.dumps(result))
