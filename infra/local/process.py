@@ -53,10 +53,20 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     with contextlib.suppress(OSError):
-        # A zombie has exited; it only waits for its parent to reap it.
+        # A zombie has exited; it only waits for its parent to reap it. But the leader of a
+        # thread group also shows Z once its main thread returned while other threads still
+        # run (a consumer thread closing): that process has not exited yet.
         if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
-            return False
+            return _threads_left(pid)
     return True
+
+
+def _threads_left(pid: int) -> bool:
+    """Whether threads other than the (exited) main thread of ``pid`` still run."""
+    try:
+        return any(int(tid) != pid for tid in os.listdir(f"/proc/{pid}/task"))
+    except (OSError, ValueError):
+        return False
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -117,7 +127,7 @@ def _group_alive(pgid: int) -> bool:
             continue
         with contextlib.suppress(OSError, IndexError):
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
+            if int(fields[2]) == pgid and (fields[0] != "Z" or _threads_left(int(entry.name))):
                 return True
     return False
 

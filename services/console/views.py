@@ -38,6 +38,7 @@ class Views:
             "previous_version": model.previous_version,
             "classes": model.classes,
             "input_shape": model.input_shape,
+            "datatype": model.datatype,
             "strategy": model.strategy,
             "hyperparameters": model.hyperparameters,
             "policy": model.policy,

@@ -186,6 +186,8 @@ class Trainer:
             raise errors.UpdateFailed(errors.UNKNOWN_BASE_VERSION, f"{req.model!r} has no version {req.base_version}")
         name, cls, hp = self._strategy(record, req)
         spec = record.input_spec
+        _log.info("update_started", update_id=req.event_id, strategy=name, reason=req.reason, base=req.base_version,
+                  input=f"{spec.datatype}{list(spec.shape)}", ranges=len(req.sample_ranges))
 
         raw = raw_state(self.store, base)
         arch = self._architecture(record, raw)

@@ -45,7 +45,7 @@ def test_console_process_logs_no_secrets(kafka_settings, redis_settings, tmp_pat
         session = http.cookies.get("modelci_session") or ""
     finally:
         stop_pid(proc.pid, 20)
-    assert proc.poll() is not None
+    assert proc.wait(timeout=30) is not None  # reaped here: stopped, not merely signalled
     text = log.read_text()
     assert "console starting" in text  # the log is really there
     for secret in (password, token, csrf, session_csrf):
