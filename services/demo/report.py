@@ -14,6 +14,8 @@ from services.demo.traffic import Sent
 
 
 def accuracy(pairs: list[tuple[Sent, Answer]]) -> float | None:
+    """Accuracy on the scored split only: inputs whose labels never reached the trainer."""
+    pairs = [(s, a) for s, a in pairs if s.scored]
     if not pairs:
         return None
     return round(float(np.mean([a.label == s.label for s, a in pairs])), 4)
@@ -33,7 +35,9 @@ def series(pairs: list[tuple[Sent, Answer]], t0: float, bin_s: float = 1.0) -> d
     keys = sorted(bins)
     return {
         "t": [k * bin_s for k in keys],
-        "accuracy": [float(np.mean([a.label == s.label for s, a in bins[k]])) for k in keys],
+        # Scored inputs only (labels withheld); a bin without one has no accuracy.
+        "accuracy": [float(np.mean([a.label == s.label for s, a in bins[k] if s.scored])) if any(s.scored for s, _ in bins[k]) else None
+                     for k in keys],
         "latency_p50_ms": [float(np.percentile([a.latency_ms for _, a in bins[k]], 50)) for k in keys],
         "latency_p99_ms": [float(np.percentile([a.latency_ms for _, a in bins[k]], 99)) for k in keys],
         "version": [max(a.version for _, a in bins[k]) for k in keys],
@@ -51,7 +55,7 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
                "deployed": "tab:green", "rolled_back": "black", "rejected": "grey"}
     paths = []
     fig, ax = plt.subplots(figsize=(10, 4))
-    ax.plot(s["t"], s["accuracy"], color="tab:blue", label="live accuracy (1 s bins)")
+    ax.plot(s["t"], [np.nan if v is None else v for v in s["accuracy"]], color="tab:blue", label="accuracy of scored inputs (1 s bins)")
     for phase in report["phases"]:
         ax.axvline(phase["start_s"] - t0, color="tab:gray", linestyle=":", linewidth=1)
         ax.text(phase["start_s"] + 0.2, 0.03, phase["name"], fontsize=8, color="tab:gray")

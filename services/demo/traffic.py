@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import threading
 import time
@@ -14,12 +15,26 @@ from services.demo.model import stream_datatype
 from strategies.streams import DriftStream
 
 
+SCORED_FRACTION = 0.2
+"""Share of inputs, chosen by their content, whose labels are never sent: the demo's accuracy
+is scored on these alone, so no scored input ever reached the trainer as feedback."""
+
+
+def scored(x: np.ndarray, fraction: float = SCORED_FRACTION) -> bool:
+    """Whether an input belongs to the scored split: a hash of its bytes, so the same input
+    (the same image drawn again) always falls on the same side, whatever its request id."""
+    digest = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64 < fraction
+
+
 @dataclass
 class Sent:
     label: int
     concept: int
     phase: str
     sent_at: float
+    scored: bool = False
+    """Its label was withheld from ModelCI-e (it counts in the accuracy figures)."""
 
 
 class Traffic(threading.Thread):
@@ -79,9 +94,11 @@ class Traffic(threading.Thread):
                     concept, phase = self.concept, self.phase
                 x, y = self._draw(concept)
                 req = self.client.request(self.model, x, shape=self.stream.input_shape, datatype=stream_datatype(self.stream), key=None)
+                held_out = scored(x)
                 with self._lock:
-                    self.sent[req.request_id] = Sent(y, concept, phase, time.time())
-                heapq.heappush(pending, (now + self.delay_s, req.request_id, y))
+                    self.sent[req.request_id] = Sent(y, concept, phase, time.time(), held_out)
+                if not held_out:
+                    heapq.heappush(pending, (now + self.delay_s, req.request_id, y))
                 next_at += interval
                 continue
             wait = min(next_at, pending[0][0] if pending else next_at) - time.monotonic()
