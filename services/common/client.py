@@ -88,7 +88,7 @@ class ModelCIClient:
         ``key`` is the Kafka key, the model name by default (one model's requests then share
         one partition, hence one worker); pass e.g. the request id to spread a busy model over
         every partition and worker."""
-        values = features.numpy() if hasattr(features, "numpy") and not isinstance(features, np.ndarray) else np.asarray(features)
+        values = features.detach().cpu().numpy() if hasattr(features, "detach") else np.asarray(features)
         if shape is None:
             shape = values.shape or (values.size,)
         default = _default_datatype(values) if hasattr(features, "dtype") else "FP32"
