@@ -39,7 +39,9 @@ class SampleSet:
 def _to_set(items: list[dict], source: str) -> SampleSet:
     if not items:
         return SampleSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), source)
-    integer = "x" in items[0]
+    integer = any("x" in i for i in items)
+    key = "x" if integer else "f"
+    items = [i for i in items if key in i]  # an integer model's sample without ids cannot be scored
     return SampleSet(
         np.asarray([i["x"] for i in items], dtype=np.int64) if integer else np.asarray([i["f"] for i in items], dtype=np.float32),
         np.asarray([i["l"] for i in items], dtype=np.int64),
