@@ -32,7 +32,7 @@ from services.common.errors import TransientError
 from services.common.events import Feedback, FeedbackBatch, InferenceRequest, new_id, now_ms
 from services.common.serde import encode_event
 from services.common.settings import KafkaSettings
-from services.common.tensors import InputSpec
+from services.common.tensors import InputError, InputSpec, datatype_of
 from services.common.topics import FEEDBACK, REQUESTS
 
 
@@ -192,8 +192,9 @@ class ModelCIClient:
 
 
 def _default_datatype(values: np.ndarray) -> str:
-    if values.dtype == np.int32:
-        return "INT32"
-    if np.issubdtype(values.dtype, np.integer):
-        return "INT64"
-    return "FP16" if values.dtype == np.float16 else "FP32"
+    """The array's own datatype when it is one a model takes; other integers are INT64 ids,
+    anything else (float64 above all) FP32."""
+    try:
+        return datatype_of(values)
+    except InputError:
+        return "INT64" if np.issubdtype(values.dtype, np.integer) else "FP32"

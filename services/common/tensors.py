@@ -52,7 +52,7 @@ def is_integer(datatype: str) -> bool:
 def torch_dtype(datatype: str) -> Any:
     import torch
 
-    return {"FP32": torch.float32, "FP16": torch.float16, "INT64": torch.int64, "INT32": torch.int32}[normalize_datatype(datatype)]
+    return getattr(torch, np.dtype(NUMPY_DTYPES[normalize_datatype(datatype)]).name)  # torch.float32, torch.int64, ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,9 +124,8 @@ def chunks(items: list[Pending[R]], size: int) -> Iterator[list[Pending[R]]]:
 def input_array(items: list[Pending[Any]]) -> np.ndarray:
     """The batch tensor: ``[len(items), *shape]`` in the group's datatype, rows in the items' order."""
     first = items[0].request
-    spec = InputSpec(tuple(first.shape), first.datatype)
-    rows = [it.request.int_features for it in items] if spec.integer else [it.request.features for it in items]
-    return np.asarray(rows, dtype=spec.numpy_dtype).reshape((len(items), *spec.shape))
+    reqs = [it.request for it in items]
+    return InputSpec(tuple(first.shape), first.datatype).batch([r.features for r in reqs], [r.int_features for r in reqs])
 
 
 def predictions(items: list[Pending[Any]], scores: np.ndarray, answered_at_ms: int | None = None) -> list[Prediction]:

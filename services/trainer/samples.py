@@ -105,7 +105,7 @@ class SampleReader:
                 skipped["other_model"] += len(batch.items)
                 return
             for s in batch.items:
-                values = s.int_features if spec.integer else s.features
+                values = spec.rows_of(s.features, s.int_features)
                 if s.sample_id in seen:
                     skipped["duplicate"] += 1
                 elif len(values) != width:
