@@ -21,7 +21,7 @@ import structlog
 
 from services.common.artifacts import ArtifactStore
 from services.common.errors import ModelCIError
-from services.common.events import Candidate, Command, DeploymentEvent, LabeledSampleBatch
+from services.common.events import Candidate, Command, DeploymentEvent, LabeledSampleBatch, now_ms
 from services.common.logs import model_var, version_var
 from services.common.registry import ModelRegistry, VersionRecord, VersionStatus
 from services.deployer.gate import Gate
@@ -121,7 +121,9 @@ class Deployer:
         self.registry.set_status(cand.model, cand.version, S.VALIDATING, candidate_event_id=cand.event_id)
         serving = self.registry.serving(cand.model)
         base = self.registry.get_version(cand.model, cand.base_version)
+        _log.info("validating", candidate_age_s=round(max(0, now_ms() - cand.created_at_ms) / 1000, 3))
         result = self.gate.validate(cand, model, serving, base)
+        _log.info("validated", passed=result.passed, gate_seconds=round(result.seconds, 3), check_seconds=result.extra.get("check_seconds"))
         report = clean({**result.report(), "serving_version": model.serving_version, "candidate_metrics": dict(cand.metrics)})
         if not result.passed:
             self.registry.set_status(cand.model, cand.version, S.REJECTED, note=",".join(result.reasons), report=report)

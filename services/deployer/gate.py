@@ -85,30 +85,41 @@ class Gate:
         started = time.perf_counter()
         done: list[Check] = []
         result = GateResult(False, done)
+        timings: dict[str, float] = {}
+        result.extra["check_seconds"] = timings
+        mark = [started]
+
+        def add(check: Check) -> None:
+            """Keeps the check and what it cost (reading its samples included), for the report."""
+            now = time.perf_counter()
+            timings[check.name] = round(timings.get(check.name, 0.0) + now - mark[0], 4)
+            mark[0] = now
+            done.append(check)
+
         try:
             data, check = checks.fetch_artifact(self.store, cand.artifact_uri, cand.artifact_sha256)
-            done.append(check)
+            add(check)
             result.artifact = data
             module, check = checks.load_torchscript(data)
-            done.append(check)
+            add(check)
             spec = model.input_spec
-            done.append(checks.check_shapes(module, spec, model.num_classes))
+            add(checks.check_shapes(module, spec, model.num_classes))
             old = self.serving_module(serving)
             ranges = [r.to_record() for r in cand.sample_ranges]
-            fresh = self.samples.fresh(model.name, ranges, policy.holdout_fraction, policy.min_fresh_samples)
+            fresh = self.samples.fresh(model.name, ranges, policy.holdout_fraction, policy.min_fresh_samples, policy.validation_samples)
             probe = fresh.inputs(spec) if len(fresh) else spec.synthetic(32)
             result.probe = probe[:32]
-            done.append(checks.check_outputs(module, probe))
+            add(checks.check_outputs(module, probe))
             if policy.check_accuracy:
-                done.append(self._accuracy(module, old, fresh, policy, spec))
+                add(self._accuracy(module, old, fresh, policy, spec))
             if policy.check_forgetting:
-                done.append(self._forgetting(module, old, cand, base, model.name, policy, spec))
+                add(self._forgetting(module, old, cand, base, model.name, policy, spec))
             if policy.canary == "shadow":
-                done.append(self._shadow(module, model.name, policy, spec))
+                add(self._shadow(module, model.name, policy, spec))
             if all(c.passed for c in done) and policy.check_latency:
-                done.append(self._latency(model, cand, data, serving, result.probe, policy))
+                add(self._latency(model, cand, data, serving, result.probe, policy))
         except CandidateInvalid as exc:
-            done.append(exc.check)
+            add(exc.check)
         result.passed = bool(done) and all(c.passed for c in done)
         result.seconds = time.perf_counter() - started
         return result
@@ -129,7 +140,7 @@ class Gate:
         cutoffs: dict[int, int] = {}
         for r in ranges:
             cutoffs[r["partition"]] = min(cutoffs.get(r["partition"], r["start"]), r["start"])
-        replay = self.samples.older(model, cutoffs)
+        replay = self.samples.older(model, cutoffs, policy.validation_samples)
         if len(replay) < policy.min_replay_samples:
             return Check("forgetting", True, skipped=True, values={"samples": len(replay), "required_samples": policy.min_replay_samples})
         x = replay.inputs(spec)

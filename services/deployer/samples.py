@@ -50,6 +50,20 @@ def _to_set(items: list[dict], source: str) -> SampleSet:
     )
 
 
+def _latest(items: list[dict], n: int | None) -> list[dict]:
+    """The ``n`` newest samples by position (all when ``n`` is None), oldest first."""
+    items = sorted(items, key=lambda i: (i["o"], i["i"]))
+    return items if n is None else items[-n:] if n > 0 else []
+
+
+def _spread(items: list[dict], n: int | None) -> list[dict]:
+    """At most ``n`` samples picked evenly over ``items`` (deterministic, so a re-run scores the same set)."""
+    if n is None or len(items) <= n:
+        return items
+    picks = np.unique(np.linspace(0, len(items) - 1, max(n, 0)).round().astype(np.int64))
+    return [items[int(i)] for i in picks]
+
+
 def _member(offset: int, idx: int, item: LabeledSample) -> str:
     """A sample as the sorted set keeps it: ``x`` holds an integer model's input, ``f`` a float one's."""
     values = {"x": item.int_features} if item.int_features else {"f": item.features}
@@ -118,32 +132,36 @@ class SampleStore:
     def _partitions(self, model: str) -> list[int]:
         return sorted(int(p) for p in self.r.smembers(self._parts_key(model)))
 
-    def _range(self, model: str, partition: int, lo: float, hi: float) -> list[dict]:
-        return [json.loads(m) for m in self.r.zrangebyscore(self._zkey(model, partition), lo, hi)]
+    def _range(self, model: str, partition: int, lo: float | str, hi: float | str, latest: int | None = None) -> list[dict]:
+        """The samples scored in [lo, hi], oldest first; with ``latest``, only the last ones (read from the end)."""
+        key = self._zkey(model, partition)
+        if latest is None:
+            return [json.loads(m) for m in self.r.zrangebyscore(key, lo, hi)]
+        return [json.loads(m) for m in reversed(self.r.zrevrangebyscore(key, hi, lo, start=0, num=latest))]
 
-    def fresh(self, model: str, ranges: list[dict], holdout_fraction: float, minimum: int) -> SampleSet:
-        """Samples after the training ranges end; if too few, the last slice of the ranges."""
+    def fresh(self, model: str, ranges: list[dict], holdout_fraction: float, minimum: int, limit: int | None = None) -> SampleSet:
+        """Samples after the training ranges end (the latest ``limit``); if too few, the last slice of the ranges."""
         after: list[dict] = []
         for rng in ranges:
-            after += self._range(model, rng["partition"], rng["end"], "+inf")
+            after += self._range(model, rng["partition"], rng["end"], "+inf", latest=limit)
         if len(after) >= minimum or not ranges:
-            return _to_set(after, "after_training_ranges")
+            return _to_set(_latest(after, limit), "after_training_ranges")
         inside: list[dict] = []
         for rng in ranges:
             items = self._range(model, rng["partition"], rng["start"], f"({rng['end']}")
             inside += items[int(len(items) * (1 - holdout_fraction)) :]
-        return _to_set(after + inside, "holdout_of_training_ranges")
+        return _to_set(_latest(after + inside, limit), "holdout_of_training_ranges")
 
-    def older(self, model: str, cutoffs: dict[int, int]) -> SampleSet:
-        """Samples before ``cutoffs`` (partition -> first offset of the newer concept) + the reservoir."""
+    def older(self, model: str, cutoffs: dict[int, int], limit: int | None = None) -> SampleSet:
+        """Samples before ``cutoffs`` (partition -> first offset of the newer concept) + the reservoir;
+        with ``limit``, the latest ``limit`` before each cutoff and the reservoir, spread evenly down to ``limit``."""
         items: list[dict] = []
         for partition in self._partitions(model):
             if partition in cutoffs:
-                items += self._range(model, partition, "-inf", f"({cutoffs[partition]}")
+                items += self._range(model, partition, "-inf", f"({cutoffs[partition]}", latest=limit)
         for raw in self.r.lrange(self._replay_key(model), 0, -1):
-            item = json.loads(raw)
-            items.append(item)
-        return _to_set(items, "before_base_ranges_and_reservoir")
+            items.append(json.loads(raw))
+        return _to_set(_spread(items, limit), "before_base_ranges_and_reservoir")
 
     def latest(self, model: str, n: int) -> SampleSet:
         items: list[dict] = []

@@ -28,6 +28,8 @@ def test_policy_defaults_parsing_and_validation():
         Policy.from_dict({"promotion": "sometimes"})
     with pytest.raises(ConfigurationError):
         Policy.from_dict({"no_such_key": 1})
+    with pytest.raises(ConfigurationError):
+        Policy.from_dict({"validation_samples": 0})
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,14 @@ def test_sample_store_windows_and_bounded_reservoir(redis_settings):
     assert len(older) == 30 + 10  # the full reservoir (evicted offsets 0..7) + the window's offset 7
     assert len(store.latest("s", 15)) == 15
     assert store.live_count("s", 1) == 100
+    # The gate's validation_samples bound: the latest fresh samples, an even spread of the older ones.
+    latest = store.fresh("s", [{"partition": 0, "start": 5, "end": 8}], holdout_fraction=0.2, minimum=10, limit=15)
+    assert len(latest) == 15 and latest.source == "after_training_ranges"
+    newest, _ = models.dataset(20, "a", seed=9)
+    assert all(any(np.allclose(row, n) for n in newest) for row in latest.features), "the newest record's samples"
+    spread = store.older("s", {0: 8}, limit=12)
+    assert len(spread) == 12 and all(any(np.array_equal(row, o) for o in older.features) for row in spread.features)
+    assert not np.array_equal(spread.features, older.features[:12]), "an even spread, not the first ones"
 
 
 def test_replayed_sample_records_are_counted_once(settings):
