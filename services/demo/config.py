@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The demo model's own policy: replay with few epochs (a small MLP learns a concept in seconds),
+# and a latency gate with room for a busy 2-core machine serving the demo's load meanwhile.
+DEMO_STRATEGY = "replay"
+DEMO_HYPERPARAMETERS = {"epochs": 10, "batch_size": 64, "lr": 3e-3, "mem_size": 1000}
+DEMO_POLICY = {"latency_slack_ms": 25.0}
+
 
 @dataclass
 class DemoConfig:
@@ -33,3 +39,6 @@ class DemoConfig:
     empty: the demo's MLP (`services.demo.model.DEMO_ARCHITECTURE`)."""
     architecture_kwargs: dict = field(default_factory=dict)
     """More keyword arguments of the factory."""
+    hyperparameters: dict | None = None
+    """The strategy's hyperparameters registered with the model (as ``modelci model register
+    --hyperparameters``); None: the demo model's own (`DEMO_HYPERPARAMETERS`)."""

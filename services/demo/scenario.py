@@ -19,7 +19,7 @@ from services.common.errors import ModelCIError
 from services.common.events import new_id
 from services.common.settings import KafkaSettings
 from services.demo import report as rep
-from services.demo.config import DemoConfig
+from services.demo.config import DEMO_HYPERPARAMETERS, DEMO_POLICY, DEMO_STRATEGY, DemoConfig
 from services.demo.model import demo_architecture, stream_datatype, train_first_version
 from services.demo.observer import Marker, Observer
 from services.demo.traffic import Traffic
@@ -76,15 +76,11 @@ class RssSampler(threading.Thread):
             self.peak_rss_sum_mb = max(self.peak_rss_sum_mb, rss / 2**20)
 
 
-# The demo model's own policy: replay with few epochs (a small MLP learns a concept in seconds),
-# and a latency gate with room for a busy 2-core machine serving the demo's load meanwhile.
-DEMO_STRATEGY = "replay"
-DEMO_HYPERPARAMETERS = {"epochs": 10, "batch_size": 64, "lr": 3e-3, "mem_size": 1000}
-DEMO_POLICY = {"latency_slack_ms": 25.0}
 
 
 def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, input_shape: list[int], classes: list[str],
-                           architecture: Architecture | None = None, datatype: str = "FP32") -> None:
+                           architecture: Architecture | None = None, datatype: str = "FP32",
+                           hyperparameters: dict | None = None) -> None:
     os.environ.update(endpoints.service_env())
     from services.common.artifacts import FileArtifactStore
     from services.common.registry import ModelRegistry
@@ -103,7 +99,7 @@ def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, inp
         input_shape,
         classes,
         strategy=DEMO_STRATEGY,
-        hyperparameters=DEMO_HYPERPARAMETERS,
+        hyperparameters=DEMO_HYPERPARAMETERS if hyperparameters is None else hyperparameters,
         policy=DEMO_POLICY,
         actor="demo",
         architecture=architecture,
@@ -127,7 +123,7 @@ def run_demo(config: DemoConfig, stack: EmbeddedStack, narrate: Narrator, report
     artifact, offline_acc = train_first_version(stream, config.train_epochs, config.seed, architecture)
     narrate(f"version 1 ({architecture.factory}) reaches {offline_acc:.1%} on held-out '{stream.concepts[0]}' data; registering it in Triton")
     register_first_version(endpoints, model, artifact, list(stream.input_shape), [str(c) for c in range(stream.num_classes)],
-                           architecture, stream_datatype(stream))
+                           architecture, stream_datatype(stream), config.hyperparameters)
 
     kafka_settings = KafkaSettings(bootstrap_servers=endpoints.kafka)
     observer = Observer(kafka_settings, model)

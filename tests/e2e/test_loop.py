@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.families import FAMILIES, Family
 from infra.local.embedded import EmbeddedStack
-from services.demo.config import DemoConfig
 from services.demo.scenario import Narrator, run_demo
 
 
@@ -34,17 +34,13 @@ def loop_stack(clean_env, stack_settings, stopped_after, apache_kafka, redis_ser
     return stack
 
 
-@pytest.mark.parametrize(
-    ("stream", "architecture"),
-    [("recurring", ""), ("recurring", "strategies.models:make_tabular"), ("text-topics", "strategies.models:make_text")],
-    ids=["demo-mlp", "tabular-batchnorm-dropout", "text-int64-embeddingbag"],
-)
-def test_drift_is_detected_learned_validated_and_served(loop_stack: EmbeddedStack, tmp_path: Path, stream: str, architecture: str):
-    """The demo's MLP, an architecture of another layout whose train and eval behaviour differ
-    (BatchNorm, Dropout), and a text classifier on INT64 token ids: registered, served, updated
-    by the trainer, validated, deployed."""
-    config = DemoConfig(stream=stream, rate=250.0, warmup_s=8.0, recovery_window_s=5.0, recurring_s=5.0, serve_timeout_s=150.0,
-                        architecture=architecture)
+@pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
+def test_drift_is_detected_learned_validated_and_served(loop_stack: EmbeddedStack, tmp_path: Path, family: Family):
+    """Each family `modelci bench families` measures, registered as it registers them: the demo's
+    MLP, a tabular net whose train and eval behaviour differ (BatchNorm, Dropout), a ResNet-18 at
+    reduced width on 1×32×32 images and a text classifier on INT64 token ids; served, updated by
+    the trainer, validated, deployed."""
+    config = family.demo_config(rate=250.0, warmup_s=8.0, recovery_window_s=5.0, recurring_s=5.0, serve_timeout_s=150.0)
     summary = run_demo(config, loop_stack, Narrator(lambda _: None), tmp_path / "report", up_seconds=None)
 
     assert summary["false_drift_alarms"] == 0, "drift reported before the switch"
