@@ -48,6 +48,9 @@ Parts:
    phase (at most ``--worker-start-s`` seconds, polled; one that fails is started once more, alone);
    each one's stdout/stderr go to ``OUT/trainer-MODE-hHIDDEN.log`` and, for one that is not ready,
    its error, exit code and log tail go to ``interference.trainer_processes``.
+4. ``families``: one update of each `benchmarks.families` family's model (its architecture and
+   registered hyperparameters), on the device and on the CPU, through ``train_candidate`` with the
+   trainer's wrapping, and its export served at batch 1 (`benchmarks.gpu_families`).
 
 Packages this imports that the GPU machine (Python 3.12, torch 2.11, numpy, scipy, scikit-learn,
 pandas, narwhals, matplotlib, psutil, httpx, tensorboard, torchvision, torchmetrics there) lacks,
@@ -349,6 +352,27 @@ def part_strategies(args, device: torch.device, rep: Report, deadline: float) ->
 
 # ---------------------------------------------------------------------------------------------
 # part 2: the trainer's update path around the strategy (as core.Trainer._update runs it)
+def trainer_runner(device: torch.device):
+    """The fit runner the trainer service passes to `train_candidate` (`services.trainer.core`),
+    every lever of its interference control at its default and no serving load to watch."""
+    from services.trainer.control import Admission, low_priority_stream, run_low_priority
+    from services.trainer.settings import InterferenceSettings
+
+    control = InterferenceSettings(watch_triton=False)
+    admission = Admission(control, None)
+
+    def controlled(strategy, fit_strategy):
+        def attached() -> dict[str, float]:
+            with admission.attached(strategy.model), low_priority_stream(device, control.low_priority_cuda_stream and control.enabled):
+                out = fit_strategy()
+                _sync(device)
+                return out
+
+        return run_low_priority(attached, control)
+
+    return controlled
+
+
 def part_trainer_path(args, device: torch.device, rep: Report) -> tuple[dict[str, Any], bytes | None]:
     from services.common.tensors import InputSpec
     from services.trainer.control import Admission, low_priority_stream, run_low_priority
@@ -993,6 +1017,15 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             } or None,
             "skipped": [p for p, f in m.get("phases", {}).items() if isinstance(f, dict) and "skipped" in f] or None,
         }
+    fam = doc.get("families", {})
+    s["families"] = {
+        r["name"]: {"error": r["error"]["error"]} if "error" in r else {
+            **{f"{d}_update_s": r[d]["update_fit_seconds"] for d in ("cuda", "cpu") if d in r},
+            **{f"{d}_accuracy": r[d]["updated_accuracy"] for d in ("cuda", "cpu") if d in r},
+            "cpu_over_cuda": r.get("cpu_over_cuda_update"),
+        }
+        for r in fam.get("rows", [])
+    } or fam.get("error")
     s["total_seconds"] = doc.get("total_seconds")
     return _r({k: v for k, v in s.items() if v not in (None, {}, [])})
 
@@ -1015,7 +1048,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ramp", type=float, default=0.5, help="seconds of training before serving is measured")
     p.add_argument("--budget-s", type=float, default=245.0, help="soft limit: later phases are skipped past it")
     p.add_argument("--worker-start-s", type=float, default=90.0, help="most seconds to wait for the trainer processes to be ready")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: strategies,trainer_path,interference")
+    p.add_argument("--families-old", type=int, default=2400, help="families part: first-concept samples in the update")
+    p.add_argument("--families-new", type=int, default=800, help="families part: second-concept samples in the update")
+    p.add_argument("--families-v1-epochs", type=int, default=10, help="families part: epochs of version 1")
+    p.add_argument("--families-requests", type=int, default=300, help="families part: batch-1 requests to the served candidate")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: strategies,trainer_path,interference,families")
     args = p.parse_args(argv)
 
     t_start = time.monotonic()
@@ -1029,6 +1066,8 @@ def main(argv: list[str] | None = None) -> int:
         args.requests = min(args.requests, 300)
         args.train_samples = min(args.train_samples, 600)
         args.budget_s = min(args.budget_s, 170.0)
+        args.families_old, args.families_new, args.families_v1_epochs = min(args.families_old, 300), min(args.families_new, 100), 2
+        args.families_requests = min(args.families_requests, 50)
     if args.wide is None:
         args.wide = 8192 if device.type == "cuda" else 512
     skip = set(filter(None, args.skip.split(",")))
@@ -1067,6 +1106,16 @@ def main(argv: list[str] | None = None) -> int:
             rep.doc["interference"]["seconds"] = time.perf_counter() - t0
         except Exception as exc:
             rep.doc.setdefault("interference", {}).update(_error(exc))
+        rep.save()
+    if "families" not in skip:
+        from benchmarks.gpu_families import part_families
+
+        try:
+            t0 = time.perf_counter()
+            part_families(args, device, rep, trainer_runner)
+            rep.doc["families"]["seconds"] = time.perf_counter() - t0
+        except Exception as exc:
+            rep.doc.setdefault("families", {}).update(_error(exc))
         rep.save()
     rep.doc["total_seconds"] = time.monotonic() - t_start
     rep.doc["summary"] = _summary(rep.doc)
