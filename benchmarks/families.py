@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from services.demo.config import DemoConfig
 
 if TYPE_CHECKING:  # the family table itself imports no broker client (the GPU check reads it)
@@ -90,12 +92,73 @@ def run_family(family: Family, stack: EmbeddedStack, report_dir: Path, seed: int
     return row
 
 
-def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path, seed: int, narrate: Narrator) -> dict[str, Any]:
+def trainer_busy(metrics_text: str) -> bool:
+    """Whether the trainer has an update running (taken up, neither finished nor failed) or queued."""
+    totals = {"started": 0.0, "finished": 0.0, "failed": 0.0, "pending": 0.0}
+    for line in metrics_text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, value = line.split("{")[0].split(" ")[0], float(line.rsplit(" ", 1)[1])
+        for key in ("started", "finished", "failed"):
+            if name == f"modelci_trainer_updates_{key}_total":
+                totals[key] += value
+        if name == "modelci_trainer_pending_updates":
+            totals["pending"] += value
+    return totals["started"] > totals["finished"] + totals["failed"] or totals["pending"] > 0
+
+
+def wait_for_trainer(stack: EmbeddedStack, timeout_s: float = 300.0) -> float:
+    """Waits until the stack's one trainer is idle; returns the seconds waited.
+
+    A family's later updates (one after its first concept returns, say) would otherwise train
+    while the next family is measured and delay its update."""
+    import httpx
+
+    url = next((c.address for c in stack.status() if c.name == "trainer"), None)
+    started = time.monotonic()
+    while url and time.monotonic() - started < timeout_s:
+        try:
+            if not trainer_busy(httpx.get(url, timeout=2.0).text):
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    return round(time.monotonic() - started, 1)
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One family's row over its seeds: each figure's mean and ``_std`` (population, over the
+    seeds that produced it), the goals met in how many runs, and every run kept under ``runs``."""
+    first = runs[0]
+    row = {k: first[k] for k in ("family", "name", "stream", "architecture", "architecture_kwargs", "hyperparameters")}
+    for key in (*FIELDS, "peak_memory_mb", "peak_rss_sum_mb"):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        row[key] = round(float(np.mean(values)), 4) if values else None
+        row[f"{key}_std"] = round(float(np.std(values)), 4) if len(values) > 1 else None
+        row[f"{key}_n"] = len(values)
+    goals = dict(first["goals"])
+    for key in ("drift_to_serving_met", "recovered_met"):
+        goals[key + "_runs"] = f"{sum(bool(r['goals'][key]) for r in runs)}/{len(runs)}"
+        goals[key] = all(r["goals"][key] for r in runs)
+    row["goals"] = goals
+    row["seeds"] = [r["seed"] for r in runs]
+    row["runs"] = runs
+    return row
+
+
+def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path, seeds: list[int], narrate: Narrator) -> dict[str, Any]:
     chosen = [f for f in FAMILIES if not names or f.name in names or f.family in names]
     if not chosen:
         raise ValueError(f"no family matches {names}; known: {', '.join(f.name for f in FAMILIES)}")
-    rows = [run_family(f, stack, report_dir, seed, narrate) for f in chosen]
-    return {"families": rows, "seed": seed, "rate": DemoConfig.rate, "config": "the demo's defaults (services/demo/config.py)"}
+    runs: dict[str, list[dict[str, Any]]] = {f.name: [] for f in chosen}
+    for seed in seeds:
+        for family in chosen:
+            waited = wait_for_trainer(stack)
+            row = run_family(family, stack, report_dir / f"seed-{seed}", seed, narrate)
+            row.update(seed=seed, trainer_wait_s=waited)
+            runs[family.name].append(row)
+    return {"families": [summarise(runs[f.name]) for f in chosen], "seeds": list(seeds), "rate": DemoConfig.rate,
+            "config": "the demo's defaults (services/demo/config.py), each family's registration (benchmarks/families.py)"}
 
 
 def plot(result: dict[str, Any], path: Path) -> Path:
@@ -108,14 +171,14 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     names = [r["name"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     serving = [r["drift_to_serving_s"] or 0.0 for r in rows]
-    left.bar(names, serving, color="tab:blue", label="drift → serving")
+    left.bar(names, serving, yerr=[r.get("drift_to_serving_s_std") or 0.0 for r in rows], color="tab:blue", label="drift → serving (mean ± std)")
     left.scatter(names, [r["goals"]["drift_to_serving_s"] for r in rows], marker="_", s=600, color="tab:red", label="goal")
     left.set_ylabel("seconds")
     left.legend()
     width = 0.27
     xs = range(len(rows))
     for i, (key, label) in enumerate((("accuracy_before", "before"), ("accuracy_after_drift", "after drift (v1)"), ("accuracy_recovered", "recovered"))):
-        right.bar([x + (i - 1) * width for x in xs], [r[key] or 0.0 for r in rows], width, label=label)
+        right.bar([x + (i - 1) * width for x in xs], [r[key] or 0.0 for r in rows], width, yerr=[r.get(f"{key}_std") or 0.0 for r in rows], label=label)
     right.set_xticks(list(xs), names)
     right.set_ylim(0, 1)
     right.set_ylabel("live accuracy")

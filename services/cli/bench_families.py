@@ -16,7 +16,7 @@ console = Console(stderr=True)
 @bench_app.command("families")
 def families(
     names: str = typer.Option("", "--families", help="Comma-separated family names or kinds (image, text, tabular); default: all."),
-    seed: int = typer.Option(0, help="Seed of the streams, the models and the traffic."),
+    seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds of the streams, the models and the traffic; each figure is the mean over them, with its standard deviation."),
     out: Path = typer.Option(Path("reports/families"), help="Folder for families.json, families.png and each run's demo report."),
     start: bool = typer.Option(False, "--start", help="Start the embedded default first and stop it after."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
@@ -39,7 +39,8 @@ def families(
         stack.up()
         started = True
     try:
-        result = run_families(stack, [n.strip() for n in names.split(",") if n.strip()] or None, out, seed, Narrator(console.print))
+        chosen = [n.strip() for n in names.split(",") if n.strip()] or None
+        result = run_families(stack, chosen, out, [int(x) for x in seeds.split(",") if x.strip()], Narrator(console.print))
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -9,6 +9,7 @@ agree on it (docs/models.md).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,24 @@ NUMPY_DTYPES: dict[str, type[np.generic]] = {"FP32": np.float32, "FP16": np.floa
 """The Triton datatypes a registered classifier may take."""
 
 INTEGER_DATATYPES = frozenset({"INT64", "INT32"})
+
+
+def content_buckets(rows: Any) -> np.ndarray:
+    """Each row's place in [0, 1), from a hash of its values alone.
+
+    Floats hash as float32 and integers as int64 whatever array or list they come in, so the
+    trainer (numpy batches from Kafka) and the deployer (JSON lists from Redis) place one input
+    at the same point. "Held out" means a bucket below the model's ``holdout_fraction``: every
+    copy of an input, under any request id, falls on the same side, so no update ever trains on
+    an input the gate or the trainer's holdout scores as unseen.
+    """
+    a = np.asarray(rows)
+    canon = np.ascontiguousarray(a, dtype=np.float32 if a.dtype.kind == "f" else np.int64).reshape(len(a), -1)
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=4).digest(), "little") / 2**32 for r in canon),
+        dtype=np.float64,
+        count=len(canon),
+    )
 
 
 class InputError(ValueError):

@@ -61,6 +61,13 @@ def _compare(name: str, reason: str, cand: float, serv: float, bound: float, n: 
     return Check(name, passed, None if passed else reason, values=values)
 
 
+def held_out_fraction(cand: Candidate, policy: Policy) -> float:
+    """The share of inputs, by content, that the candidate's trainer held back (its metrics say;
+    an older trainer's candidate: the policy's): the gate scores only those as unseen."""
+    value = cand.metrics.get("holdout_fraction")
+    return float(value) if value is not None else policy.holdout_fraction
+
+
 class Gate:
     def __init__(self, store: ArtifactStore, samples: SampleStore, triton: TritonOps, repository: Path) -> None:
         self.store = store
@@ -106,14 +113,15 @@ class Gate:
             add(checks.check_shapes(module, spec, model.num_classes))
             old = self.serving_module(serving)
             ranges = [r.to_record() for r in cand.sample_ranges]
-            fresh = self.samples.fresh(model.name, ranges, policy.holdout_fraction, policy.min_fresh_samples, policy.validation_samples)
+            held_out = held_out_fraction(cand, policy)
+            fresh = self.samples.fresh(model.name, ranges, held_out, policy.min_fresh_samples, policy.validation_samples)
             probe = fresh.inputs(spec) if len(fresh) else spec.synthetic(32)
             result.probe = probe[:32]
             add(checks.check_outputs(module, probe))
             if policy.check_accuracy:
                 add(self._accuracy(module, old, fresh, policy, spec))
             if policy.check_forgetting:
-                add(self._forgetting(module, old, cand, base, model.name, policy, spec))
+                add(self._forgetting(module, old, cand, base, model.name, policy, spec, held_out))
             if policy.canary == "shadow":
                 add(self._shadow(module, model.name, policy, spec))
             if all(c.passed for c in done) and policy.check_latency:
@@ -133,14 +141,15 @@ class Gate:
         bound = serv + policy.accuracy_margin if not np.isnan(serv) else 0.0
         return _compare("accuracy_fresh", "accuracy_regression", cand, serv, bound, len(fresh), fresh.source)
 
-    def _forgetting(self, module, old, cand: Candidate, base: VersionRecord | None, model: str, policy: Policy, spec: InputSpec) -> Check:
+    def _forgetting(self, module, old, cand: Candidate, base: VersionRecord | None, model: str, policy: Policy, spec: InputSpec,
+                    held_out: float) -> Check:
         ranges = (base.sample_ranges if base is not None and base.sample_ranges else None) or [
             r.to_record() for r in cand.sample_ranges
         ]
         cutoffs: dict[int, int] = {}
         for r in ranges:
             cutoffs[r["partition"]] = min(cutoffs.get(r["partition"], r["start"]), r["start"])
-        replay = self.samples.older(model, cutoffs, policy.validation_samples)
+        replay = self.samples.older(model, cutoffs, held_out, policy.validation_samples)
         if len(replay) < policy.min_replay_samples:
             return Check("forgetting", True, skipped=True, values={"samples": len(replay), "required_samples": policy.min_replay_samples})
         x = replay.inputs(spec)

@@ -30,7 +30,9 @@ class Policy:
     min_fresh_samples: int = 30
     """Fewer fresh samples than this: fall back to a held-out slice of the training ranges."""
     holdout_fraction: float = 0.2
-    """Share of the training ranges (their last offsets) used as the fallback validation set."""
+    """Share of inputs, by a hash of their content, that no update trains on: the trainer's
+    holdout and the only samples the gate's accuracy and forgetting checks score (fresh ones
+    after the candidate's ranges, or inside them when too few)."""
     validation_samples: int = 1000
     """Most samples one accuracy check scores (fresh: the latest; older concepts: an even spread):
     bounds the gate's time for large inputs (4,000 images cost it 20 s on a busy 2-core machine);

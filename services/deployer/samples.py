@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common.events import LabeledSample, LabeledSampleBatch
-from services.common.tensors import InputSpec
+from services.common.tensors import InputSpec, content_buckets
 
 
 @dataclass
@@ -65,9 +65,30 @@ def _spread(items: list[dict], n: int | None) -> list[dict]:
 
 
 def _member(offset: int, idx: int, item: LabeledSample) -> str:
-    """A sample as the sorted set keeps it: ``x`` holds an integer model's input, ``f`` a float one's."""
+    """A sample as the sorted set keeps it: ``x`` holds an integer model's input, ``f`` a float
+    one's, ``b`` its content bucket (`content_buckets`, computed once here rather than per read)."""
     values = {"x": item.int_features} if item.int_features else {"f": item.features}
-    return json.dumps({"o": offset, "i": idx, **values, "l": item.label, "y": item.predicted, "v": item.model_version}, separators=(",", ":"))
+    bucket = float(content_buckets([next(iter(values.values()))])[0])
+    return json.dumps({"o": offset, "i": idx, **values, "b": bucket, "l": item.label, "y": item.predicted, "v": item.model_version},
+                      separators=(",", ":"))
+
+
+def _unseen(items: list[dict], holdout_fraction: float) -> list[dict]:
+    """The samples whose content every update held back from training (the trainer's holdout rule)."""
+    keep = []
+    for item in items:
+        bucket = item.get("b")
+        if bucket is None:  # stored before buckets were: hash it now
+            values = item.get("x", item.get("f"))
+            bucket = float(content_buckets([values])[0]) if values else 1.0
+        if bucket < holdout_fraction:
+            keep.append(item)
+    return keep
+
+
+def _to_read(limit: int | None, holdout_fraction: float) -> int | None:
+    """How many of the latest samples to read to find ``limit`` held-out ones (a margin of 1.5×)."""
+    return None if limit is None else max(limit, int(1.5 * limit / max(holdout_fraction, 1e-3)))
 
 
 class SampleStore:
@@ -140,28 +161,30 @@ class SampleStore:
         return [json.loads(m) for m in reversed(self.r.zrevrangebyscore(key, hi, lo, start=0, num=latest))]
 
     def fresh(self, model: str, ranges: list[dict], holdout_fraction: float, minimum: int, limit: int | None = None) -> SampleSet:
-        """Samples after the training ranges end (the latest ``limit``); if too few, the last slice of the ranges."""
+        """Held-out samples (`_unseen`) after the training ranges end, the latest ``limit`` of them;
+        if too few, the held-out samples inside the ranges join them (the trainer's own holdout)."""
+        read = _to_read(limit, holdout_fraction)
         after: list[dict] = []
         for rng in ranges:
-            after += self._range(model, rng["partition"], rng["end"], "+inf", latest=limit)
+            after += _unseen(self._range(model, rng["partition"], rng["end"], "+inf", latest=read), holdout_fraction)
         if len(after) >= minimum or not ranges:
             return _to_set(_latest(after, limit), "after_training_ranges")
         inside: list[dict] = []
         for rng in ranges:
-            items = self._range(model, rng["partition"], rng["start"], f"({rng['end']}")
-            inside += items[int(len(items) * (1 - holdout_fraction)) :]
+            inside += _unseen(self._range(model, rng["partition"], rng["start"], f"({rng['end']}", latest=read), holdout_fraction)
         return _to_set(_latest(after + inside, limit), "holdout_of_training_ranges")
 
-    def older(self, model: str, cutoffs: dict[int, int], limit: int | None = None) -> SampleSet:
-        """Samples before ``cutoffs`` (partition -> first offset of the newer concept) + the reservoir;
-        with ``limit``, the latest ``limit`` before each cutoff and the reservoir, spread evenly down to ``limit``."""
+    def older(self, model: str, cutoffs: dict[int, int], holdout_fraction: float = 1.0, limit: int | None = None) -> SampleSet:
+        """Held-out samples before ``cutoffs`` (partition -> first offset of the newer concept) and in
+        the reservoir; with ``limit``, read from the latest before each cutoff and spread evenly down to ``limit``."""
+        read = _to_read(limit, holdout_fraction)
         items: list[dict] = []
         for partition in self._partitions(model):
             if partition in cutoffs:
-                items += self._range(model, partition, "-inf", f"({cutoffs[partition]}", latest=limit)
+                items += self._range(model, partition, "-inf", f"({cutoffs[partition]}", latest=read)
         for raw in self.r.lrange(self._replay_key(model), 0, -1):
             items.append(json.loads(raw))
-        return _to_set(_spread(items, limit), "before_base_ranges_and_reservoir")
+        return _to_set(_spread(_unseen(items, holdout_fraction), limit), "before_base_ranges_and_reservoir")
 
     def latest(self, model: str, n: int) -> SampleSet:
         items: list[dict] = []

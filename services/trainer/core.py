@@ -213,7 +213,7 @@ class Trainer:
             return run_low_priority(attached, control)
 
         job = TrainingJob(arch, spec, cls, hp, samples, base_weights=raw, state=restored[0] if restored else None,
-                          holdout_fraction=self.settings.holdout_fraction, seed=self.settings.seed, device=self.device)
+                          holdout_fraction=float(record.policy.get("holdout_fraction", self.settings.holdout_fraction)), seed=self.settings.seed, device=self.device)
         result = train_candidate(job, controlled)
         finished_ms = now_ms()
         restored_from = restored[1] if restored is not None and result.state_restored else None

@@ -6,11 +6,12 @@ core (`services.trainer.training`) imports no client library.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from services.common.tensors import content_buckets
 
 
 @dataclass
@@ -28,13 +29,14 @@ class SampleSet:
         return len(self.ids)
 
     def split(self, holdout_fraction: float) -> tuple["SampleSet", "SampleSet"]:
-        """(train, holdout): a sample is held back when the hash of its id falls in the fraction.
+        """(train, holdout): a sample is held back when the hash of its input falls in the fraction.
 
-        Hashing the id (not the position) keeps the split the same whatever order or ranges the
-        samples arrive in, so a re-run of a request evaluates on exactly the same samples.
+        Hashing the content (not the request id, not the position) puts every copy of an input on
+        the same side, so an input that arrived twice cannot be trained on and scored as unseen;
+        and the split stays the same whatever order or ranges the samples arrive in, so a re-run
+        of a request evaluates on exactly the same samples.
         """
-        bucket = np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for i in self.ids])
-        hold = bucket < holdout_fraction
+        hold = content_buckets(self.x) < holdout_fraction if len(self) else np.zeros(0, dtype=bool)
         if len(self) >= 2 and (hold.all() or not hold.any()):
             hold = np.zeros(len(self), dtype=bool)
             hold[:: max(2, round(1 / max(holdout_fraction, 1e-6)))] = True

@@ -60,7 +60,9 @@ class TrainerSettings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train: ``auto`` picks CUDA when available, else the CPU."""
     holdout_fraction: float = 0.2
-    """Share of the new samples held back for evaluation (chosen by a hash of the sample id)."""
+    """Share of inputs held back from training for evaluation (chosen by a hash of the input's
+    content, `services.common.tensors.content_buckets`); a model's policy ``holdout_fraction``
+    overrides it, so the trainer and the deployer's gate hold back the same inputs."""
     hidden: int = 64
     """Hidden width of the MLP built for a model whose base weights do not say it."""
     lock_ttl_ms: int = 30000

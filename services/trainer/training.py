@@ -82,7 +82,7 @@ def _rebuilt(job: TrainingJob) -> torch.nn.Module:
 
 
 def train_candidate(job: TrainingJob, run: FitRunner = run_directly) -> TrainingResult:
-    """Trains ``job``'s strategy on its samples (less a holdout split by sample id) and exports
+    """Trains ``job``'s strategy on its samples (less a holdout split by content) and exports
     the result; accuracies of the base and the candidate on the holdout and on the strategy's
     memory (the older concepts it keeps) are in the metrics."""
     net = _rebuilt(job)
@@ -123,6 +123,7 @@ def train_candidate(job: TrainingJob, run: FitRunner = run_directly) -> Training
         "samples_holdout": float(len(hold)),
         "memory_size": float(len(mem_y)),
         "fit_seconds": round(fit_seconds, 3),
+        "holdout_fraction": float(job.holdout_fraction),
     }
     for key, value in (
         ("accuracy_new_holdout", cand_hold),

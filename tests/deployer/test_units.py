@@ -98,30 +98,53 @@ def test_policy_and_strategy_commands_update_the_registry(settings):
 
 
 def test_sample_store_windows_and_bounded_reservoir(redis_settings):
+    from services.common.tensors import content_buckets
     from services.deployer.samples import SampleStore
     from tests.deployer.conftest import sample_batch
 
     store = SampleStore(redis_settings.client(), redis_settings.key_prefix, recent_capacity=50, replay_capacity=30)
-    for offset in range(10):
-        x, y = models.dataset(20, "a", seed=offset)
+    data = {offset: models.dataset(20, "a", seed=offset) for offset in range(10)}
+    for offset, (x, y) in data.items():
         store.add(sample_batch("s", x, y, version=1 if offset < 5 else 2), partition=0, offset=offset)
-    store.add(sample_batch("s", *models.dataset(20, "a", seed=9), version=2), partition=0, offset=9)  # a replayed record
-    fresh = store.fresh("s", [{"partition": 0, "start": 5, "end": 8}], holdout_fraction=0.2, minimum=10)
+    store.add(sample_batch("s", *data[9], version=2), partition=0, offset=9)  # a replayed record
+    # holdout_fraction 1: every input counts as held out, so the windows alone decide.
+    fresh = store.fresh("s", [{"partition": 0, "start": 5, "end": 8}], holdout_fraction=1.0, minimum=10)
     assert (len(fresh), fresh.source) == (40, "after_training_ranges")  # offsets 8 and 9, the replay deduplicated
-    fallback = store.fresh("s", [{"partition": 0, "start": 7, "end": 10}], holdout_fraction=0.5, minimum=10)
-    assert fallback.source == "holdout_of_training_ranges" and len(fallback) == 25  # half of the 50 kept
+    fallback = store.fresh("s", [{"partition": 0, "start": 7, "end": 10}], holdout_fraction=1.0, minimum=100)
+    assert fallback.source == "holdout_of_training_ranges" and len(fallback) == 50  # the 50 kept, all inside the ranges
     older = store.older("s", {0: 8})
     assert len(older) == 30 + 10  # the full reservoir (evicted offsets 0..7) + the window's offset 7
     assert len(store.latest("s", 15)) == 15
     assert store.live_count("s", 1) == 100
     # The gate's validation_samples bound: the latest fresh samples, an even spread of the older ones.
-    latest = store.fresh("s", [{"partition": 0, "start": 5, "end": 8}], holdout_fraction=0.2, minimum=10, limit=15)
+    latest = store.fresh("s", [{"partition": 0, "start": 5, "end": 8}], holdout_fraction=1.0, minimum=10, limit=15)
     assert len(latest) == 15 and latest.source == "after_training_ranges"
-    newest, _ = models.dataset(20, "a", seed=9)
-    assert all(any(np.allclose(row, n) for n in newest) for row in latest.features), "the newest record's samples"
+    assert all(any(np.allclose(row, n) for n in data[9][0]) for row in latest.features), "the newest record's samples"
     spread = store.older("s", {0: 8}, limit=12)
     assert len(spread) == 12 and all(any(np.array_equal(row, o) for o in older.features) for row in spread.features)
     assert not np.array_equal(spread.features, older.features[:12]), "an even spread, not the first ones"
+    # A real fraction: only inputs whose content hash the trainer holds back, the same rule as its split.
+    unseen = store.fresh("s", [{"partition": 0, "start": 5, "end": 8}], holdout_fraction=0.3, minimum=1)
+    after = np.concatenate([data[8][0], data[9][0]]).astype(np.float32)
+    want = after[content_buckets(after) < 0.3]
+    assert 0 < len(unseen) < 40 and sorted(map(tuple, unseen.features)) == sorted(map(tuple, want))
+
+
+def test_the_gate_scores_no_input_the_trainer_trained_on_even_when_it_recurs(redis_settings):
+    """The same inputs arrive again under new request ids after the training ranges: the fresh
+    set holds only those the trainer's split (the same content hash) kept out of training."""
+    from services.deployer.samples import SampleStore
+    from services.trainer.sample_set import SampleSet
+    from tests.deployer.conftest import sample_batch
+
+    store = SampleStore(redis_settings.client(), redis_settings.key_prefix)
+    x, y = models.dataset(100, "a", seed=3)
+    store.add(sample_batch("dup", x, y, version=1), partition=0, offset=0)  # the update's training range
+    store.add(sample_batch("dup", x[::-1], y[::-1], version=1), partition=0, offset=1)  # the same inputs again
+    train, _ = SampleSet([f"r{i}" for i in range(len(y))], x.astype(np.float32), y).split(0.2)
+    fresh = store.fresh("dup", [{"partition": 0, "start": 0, "end": 1}], holdout_fraction=0.2, minimum=1)
+    trained = {tuple(r) for r in train.x}
+    assert len(fresh) and not any(tuple(r) in trained for r in fresh.features)
 
 
 def test_replayed_sample_records_are_counted_once(settings):
@@ -150,4 +173,4 @@ def test_sample_store_keeps_an_integer_models_token_ids_exactly(redis_settings):
     latest = store.latest("txt", 10)
     x = latest.inputs(InputSpec((4,), "INT64"))
     assert x.dtype == np.int64 and x.tolist() == ids and latest.labels.tolist() == [0, 1, 0, 1, 0, 1]
-    assert store.fresh("txt", [{"partition": 0, "start": 0, "end": 3}], 0.2, 1).inputs(InputSpec((2, 2), "INT64")).shape == (6, 2, 2)
+    assert store.fresh("txt", [{"partition": 0, "start": 0, "end": 3}], 1.0, 1).inputs(InputSpec((2, 2), "INT64")).shape == (6, 2, 2)

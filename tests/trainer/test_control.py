@@ -124,13 +124,18 @@ def test_model_lock_waits_renews_and_releases_only_its_own(redis_settings):
     client.close()
 
 
-def test_holdout_split_is_deterministic_by_sample_id():
+def test_holdout_split_is_by_content_so_duplicates_stay_on_one_side():
     ids = [f"s{i}" for i in range(200)]
     x, y = np.arange(200, dtype=np.float32).reshape(200, 1), np.arange(200) % 3
     train, hold = SampleSet(ids, x, y).split(0.2)
     assert 20 < len(hold) < 60 and len(train) + len(hold) == 200
     rev = SampleSet(ids[::-1], x[::-1], y[::-1])
     assert sorted(rev.split(0.2)[1].ids) == sorted(hold.ids)  # order does not matter
+    # The same 50 inputs, each sent four times under different request ids.
+    dup_x = np.tile(np.arange(50, dtype=np.float32).reshape(50, 1), (4, 1))
+    train, hold = SampleSet([f"r{i}" for i in range(200)], dup_x, np.zeros(200, np.int64)).split(0.2)
+    assert len(hold) and len(train)
+    assert not set(train.x.ravel().tolist()) & set(hold.x.ravel().tolist()), "an input on both sides"
 
 
 def test_base_weights_rebuilt_from_torchscript_only():
