@@ -273,6 +273,39 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     }
 
 
+SEED_FIGURES = ("average_accuracy", "forgetting", "bwt", "first_concept_forgetting", "average_incremental_accuracy",
+                "update_seconds", "update_cpu_seconds", "peak_memory_mb", "state_mb")
+"""Figures of one strategy that the several-seed report gives as mean and ``_std``."""
+
+
+def run_seeds(config: BenchConfig, seeds: list[int]) -> dict[str, Any]:
+    """`run_bench` once per seed (the stream, the initial model and every update seeded by it):
+    each strategy's figures are the mean over the seeds with their (population) standard
+    deviation as ``NAME_std``; its accuracy matrix is the mean matrix; every seed's figures stay
+    under ``per_seed``. One seed gives a std of 0."""
+    import dataclasses
+
+    import numpy as np
+
+    if not seeds:
+        raise ValueError("at least one seed")
+    reports = [run_bench(dataclasses.replace(config, seed=seed)) for seed in seeds]
+    first = reports[0]
+    rows = []
+    for i, head in enumerate(first["strategies"]):
+        runs = [r["strategies"][i] for r in reports]
+        row: dict[str, Any] = {"name": head["name"], "hyperparameters": {k: v for k, v in head["hyperparameters"].items() if k != "seed"}}
+        for key in SEED_FIGURES:
+            values = np.asarray([run[key] for run in runs], dtype=np.float64)
+            row[key], row[f"{key}_std"] = float(values.mean()), float(values.std())
+        row["accuracy_matrix"] = np.mean([run["accuracy_matrix"] for run in runs], axis=0).tolist()
+        row["forgetting_per_concept"] = np.mean([run["forgetting_per_concept"] for run in runs], axis=0).tolist()
+        row["per_seed"] = [{"seed": seed, **{k: run[k] for k in SEED_FIGURES}} for seed, run in zip(seeds, runs)]
+        rows.append(row)
+    return {**{k: v for k, v in first.items() if k not in ("seed", "strategies", "total_seconds")},
+            "seeds": list(seeds), "total_seconds": sum(r["total_seconds"] for r in reports), "strategies": rows}
+
+
 def _run_isolated(config: BenchConfig, names: list[str]) -> list[dict[str, Any]]:
     # A forkserver imports torch and Avalanche once; each strategy then runs in a fresh fork
     # of it (max_tasks_per_child=1), so memory figures do not carry over between strategies.

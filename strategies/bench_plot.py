@@ -33,7 +33,9 @@ def plot_bench(report: dict[str, Any], path: Path) -> Path:
         ax.grid(alpha=0.3)
     left.set_ylabel("accuracy")
     right.legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"modelci bench strategies: stream {report['stream']}, seed {report['seed']}")
+    seeds = report.get("seeds", [report.get("seed")])
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean over seeds {', '.join(map(str, seeds))}"
+    fig.suptitle(f"modelci bench strategies: stream {report['stream']}, {which}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -37,7 +37,8 @@ def strategies(
                                        "(default: the built-in MLP of --hidden units; make_text on a token-id stream)."),
     model_kwargs: str = typer.Option("{}", help="More keyword arguments of --model, as JSON."),
     names: str = typer.Option("", "--strategies", help="Comma-separated strategies; default: all."),
-    seed: int = typer.Option(0, help="Seed of the stream, the initial model and every update."),
+    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Comma-separated seeds of the stream, the initial model and every "
+                                                          "update; each figure is the mean over them, with its standard deviation."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
     plot: Path | None = typer.Option(None, help="PNG to write (default: reports/strategies_STREAM.png)."),
     hidden: int = typer.Option(128, help="Hidden units of the built-in MLP every strategy starts from (without --model)."),
@@ -48,14 +49,13 @@ def strategies(
 ) -> None:
     """Replay a stream through each strategy: accuracy per concept after each update,
     average accuracy, forgetting, backward transfer, update time, peak memory."""
-    from strategies.bench import BenchConfig, run_bench
+    from strategies.bench import BenchConfig, run_seeds
     from strategies.bench_plot import plot_bench
     from strategies.errors import StrategyError
 
     config = BenchConfig(
         stream=stream,
         strategies=[n.strip() for n in names.split(",") if n.strip()] or None,
-        seed=seed,
         hidden=hidden,
         train_per_experience=size,
         hyperparameters=_overrides(overrides),
@@ -65,7 +65,11 @@ def strategies(
         model_kwargs=json.loads(model_kwargs),
     )
     try:
-        report = run_bench(config)
+        chosen = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {seeds!r}", param_hint="--seeds") from None
+    try:
+        report = run_seeds(config, chosen)
     except StrategyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -73,11 +77,11 @@ def strategies(
     if as_json:
         typer.echo(json.dumps(report))
         return
-    typer.echo(f"stream {report['stream']} ({' -> '.join(report['order'])}), seed {seed}")
-    typer.echo(f"{'strategy':10} {'avg acc':>8} {'forget':>7} {'1st fgt':>7} {'bwt':>7} {'update s':>9} {'cpu s':>6} {'peak MB':>8}")
+    typer.echo(f"stream {report['stream']} ({' -> '.join(report['order'])}), seeds {', '.join(map(str, chosen))} (mean ± std)")
+    typer.echo(f"{'strategy':10} {'avg acc':>14} {'forget':>7} {'1st fgt':>7} {'bwt':>7} {'update s':>9} {'cpu s':>6} {'peak MB':>8}")
     for r in report["strategies"]:
         typer.echo(
-            f"{r['name']:10} {r['average_accuracy']:8.3f} {r['forgetting']:7.3f} {r['first_concept_forgetting']:7.3f} "
+            f"{r['name']:10} {r['average_accuracy']:7.3f} ± {r['average_accuracy_std']:.3f} {r['forgetting']:7.3f} {r['first_concept_forgetting']:7.3f} "
             f"{r['bwt']:7.3f} {r['update_seconds']:9.2f} {r['update_cpu_seconds']:6.2f} {r['peak_memory_mb']:8.1f}"
         )
     typer.echo(f"default {report['default']}, oracle {report['oracle']}; plot in {path}")

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.main import app
-from strategies.bench import BenchConfig, run_bench
+from strategies.bench import BenchConfig, run_bench, run_seeds
 from strategies.metrics import (
     average_accuracy,
     backward_transfer,
@@ -16,7 +16,7 @@ from strategies.metrics import (
     max_forgetting_per_concept,
 )
 
-TINY = ["--size", "100", "--hidden", "32", "--set", "*.epochs=2", "--set", "*.lr=0.01"]
+TINY = ["--seeds", "0", "--size", "100", "--hidden", "32", "--set", "*.epochs=2", "--set", "*.lr=0.01"]
 
 
 def _check_shape(report: dict, names: list[str]) -> None:
@@ -62,6 +62,22 @@ def test_figures_follow_from_the_accuracy_matrix_and_the_seed_reproduces_them():
         assert again["accuracy_matrix"] == m
 
 
+def test_several_seeds_give_each_figure_as_mean_and_std_over_the_seed_runs():
+    import numpy as np
+
+    config = BenchConfig(stream="sea", strategies=["naive", "replay"], hidden=16, train_per_experience=80,
+                         hyperparameters={"*": {"epochs": 1, "lr": 0.01}}, isolate=False)
+    report = run_seeds(config, [0, 1])
+    _check_shape(report, ["naive", "replay"])
+    assert report["seeds"] == [0, 1] and "seed" not in report
+    singles = [run_bench(BenchConfig(**{**config.__dict__, "seed": seed})) for seed in (0, 1)]
+    for i, row in enumerate(report["strategies"]):
+        values = [single["strategies"][i]["average_accuracy"] for single in singles]
+        assert row["average_accuracy"] == float(np.mean(values)) and row["average_accuracy_std"] == float(np.std(values))
+        assert [r["seed"] for r in row["per_seed"]] == [0, 1]
+    assert values[0] != values[1], "the seeds did not change the run: the std measures nothing"
+
+
 def test_each_strategy_in_its_own_process():
     config = BenchConfig(
         strategies=["naive"], hidden=16, train_per_experience=60,
@@ -101,7 +117,7 @@ def test_a_researchers_own_model_and_stream_by_dotted_path(tmp_path):
     result = CliRunner().invoke(app, [
         "bench", "strategies", "--stream", f"{__name__}:researchers_stream", "--model", "strategies.models:make_tabular",
         "--model-kwargs", '{"hidden": 12}', "--strategies", "naive,replay", "--no-isolate", "--json",
-        "--plot", str(tmp_path / "p.png"), "--size", "100", "--set", "*.epochs=2",
+        "--plot", str(tmp_path / "p.png"), "--size", "100", "--set", "*.epochs=2", "--seeds", "0",
     ])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -115,7 +131,7 @@ def test_the_text_and_image_streams_build_their_models(tmp_path):
     # Token ids get a bag of embeddings sized to the stream's vocabulary by default (an MLP
     # cannot take ids); an image factory that takes `input_shape` gets the C×H×W shape.
     runner = CliRunner()
-    common = ["--strategies", "naive,replay", "--no-isolate", "--json", "--size", "48", "--set", "*.epochs=1"]
+    common = ["--strategies", "naive,replay", "--no-isolate", "--json", "--size", "48", "--set", "*.epochs=1", "--seeds", "0"]
     for stream, model, kwargs in [
         ("text-topics", [], "{}"),
         ("text-topics", ["--model", "strategies.models:make_text"], '{"embed_dim": 8}'),
