@@ -50,7 +50,7 @@ def part_families(args, device: torch.device, rep, wrap) -> dict[str, Any]:
     """``wrap(device)`` gives the fit runner the trainer service uses (`gpu_check.trainer_runner`)."""
     from benchmarks.families import FAMILIES
     from services.common.tensors import InputSpec
-    from services.demo.config import DEMO_HYPERPARAMETERS, DEMO_STRATEGY
+    from services.demo.config import DEMO_STRATEGY
     from services.demo.model import demo_architecture, stream_datatype
     from services.trainer.evaluation import accuracy
     from services.trainer.sample_set import SampleSet
@@ -69,7 +69,8 @@ def part_families(args, device: torch.device, rep, wrap) -> dict[str, Any]:
             stream = get_stream(family.stream, args.seed, size=max(args.families_old, args.families_new))
             arch = demo_architecture(stream, family.architecture, family.architecture_kwargs)
             spec = InputSpec(tuple(stream.input_shape), stream_datatype(stream))
-            hp = dict(DEMO_HYPERPARAMETERS if family.hyperparameters is None else family.hyperparameters)
+            hp = dict(family.hyperparameters or {})  # none: the strategy's defaults, as the loop registers it
+            epochs = get_strategy(DEMO_STRATEGY).validate_hyperparameters(hp).epochs
             old, new = stream.experiences[0], stream.experiences[1]
             v1_samples = SampleSet([f"v1-{i}" for i in range(args.families_old)], old.x_train[: args.families_old].numpy(),
                                    old.y_train[: args.families_old].numpy())
@@ -89,7 +90,7 @@ def part_families(args, device: torch.device, rep, wrap) -> dict[str, Any]:
                     "v1_fit_seconds": v1.metrics["fit_seconds"],
                     "update_fit_seconds": update.metrics["fit_seconds"],
                     "update_export_seconds": update.metrics["export_seconds"],
-                    "samples_per_second": round(update.metrics["samples_train"] * hp.get("epochs", 1) / max(update.metrics["fit_seconds"], 1e-9), 1),
+                    "samples_per_second": round(update.metrics["samples_train"] * epochs / max(update.metrics["fit_seconds"], 1e-9), 1),
                     "v1_accuracy": [accuracy(v1.model, xt.numpy(), yt.numpy(), torch.device("cpu")) for xt, yt in tests],
                     "updated_accuracy": [accuracy(update.model, xt.numpy(), yt.numpy(), torch.device("cpu")) for xt, yt in tests],
                     "served_batch1": _served_latency(update.artifact, spec, dev, args.families_requests),

@@ -19,7 +19,7 @@ from services.common.errors import ModelCIError
 from services.common.events import new_id
 from services.common.settings import KafkaSettings
 from services.demo import report as rep
-from services.demo.config import DEMO_HYPERPARAMETERS, DEMO_POLICY, DEMO_STRATEGY, DemoConfig
+from services.demo.config import DEMO_STRATEGY, DemoConfig
 from services.demo.model import demo_architecture, stream_datatype, train_first_version
 from services.demo.observer import Marker, Observer
 from services.demo.traffic import Traffic
@@ -120,8 +120,7 @@ def register_first_version(endpoints: Endpoints, name: str, artifact: bytes, inp
         input_shape,
         classes,
         strategy=DEMO_STRATEGY,
-        hyperparameters=DEMO_HYPERPARAMETERS if hyperparameters is None else hyperparameters,
-        policy=DEMO_POLICY,
+        hyperparameters=hyperparameters,
         actor="demo",
         architecture=architecture,
         datatype=datatype,

@@ -1,10 +1,17 @@
 """``modelci bench deploy``: publish K versions and R rollbacks while a client keeps asking.
 
 Starts its own Triton and Redis (free ports, a temporary run folder), registers version 1,
-sends a steady unpinned request load, then drives the deployer core through K candidates (the
+feeds the deployer labeled samples of the model's task (so the gate's accuracy and shadow
+checks score real samples: every check on), sends an open-loop unpinned request load with a
+1 s deadline per request (`loadgen.OpenLoopClient`: latency from each request's due time, a
+late or missing answer a failure), then drives the deployer core through K candidates (the
 full gate, the Triton latency probe included) and R manual rollbacks back to back. Reports
-requests, failures, the time from the gate's acceptance to serving, and p99 during the switches
-over p99 in the steady state before them.
+requests, failures, the time from the gate's acceptance to serving, p99 during the switches
+over p99 in the steady state before them, and the slowest request during the switches.
+
+The K candidates are models of the same task as version 1, as good as it, so the gate runs
+with a non-inferiority margin (``accuracy_margin`` -0.02): at the default 0, one sample more or
+less right on the fresh set decides between equals.
 """
 
 from __future__ import annotations
@@ -25,11 +32,11 @@ from infra.local.process import free_port, wait_until
 from infra.local.redis import Redis
 from infra.local.settings import InfraSettings
 from infra.local.triton import Triton
-from services.common.events import Candidate, Command
+from services.common.events import Candidate, Command, LabeledSample, LabeledSampleBatch, OffsetRange
 from services.common.registry import VersionRecord, VersionStatus
 from services.common.settings import RedisSettings, TritonSettings
 from services.deployer.app import build_deployer
-from services.deployer.loadgen import LoadClient
+from services.deployer.loadgen import OpenLoopClient
 from services.deployer.register import register_model
 from services.deployer.settings import DeployerSettings
 from strategies.architecture import Architecture
@@ -43,11 +50,33 @@ def bench_net() -> nn.Module:
     return nn.Sequential(nn.Sequential(nn.Linear(DIM, 32), nn.ReLU(), nn.Linear(32, CLASSES)), nn.Softmax(dim=1))
 
 
+def _task(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and labels of the benchmarked model's task (a fixed linear rule)."""
+    x = torch.from_numpy(np.random.default_rng(seed).normal(size=(n, DIM))).float()
+    w = torch.from_numpy(np.random.default_rng(7).normal(size=(DIM, CLASSES))).float()
+    return x, (x @ w).argmax(1)
+
+
+SAMPLE_RECORDS, SAMPLES_PER_RECORD, TRAINED_RECORDS = 20, 100, 10
+"""Labeled-sample records fed to the deployer; the candidates' ranges cover the first ten, so
+the gate's fresh set is the held-out share of the other ten."""
+POLICY = {"accuracy_margin": -0.02}
+DEADLINE_S = 1.0
+
+
+def _feed_samples(dep) -> None:
+    for offset in range(SAMPLE_RECORDS):
+        x, y = _task(SAMPLES_PER_RECORD, 1000 + offset)
+        items = [LabeledSample(sample_id=f"s{offset}-{i}", model_version=1, features=[float(v) for v in row], label=int(label),
+                               predicted=int(label), confidence=0.9, prediction_partition=0, prediction_offset=i,
+                               feedback_partition=0, feedback_offset=i)
+                 for i, (row, label) in enumerate(zip(x.numpy(), y.numpy()))]
+        dep.handle_samples(LabeledSampleBatch(model="bench", items=items), partition=0, offset=offset)
+
+
 def _artifact(seed: int) -> bytes:
     torch.manual_seed(seed)
-    x = torch.randn(400, DIM)
-    w = torch.from_numpy(np.random.default_rng(7).normal(size=(DIM, CLASSES))).float()
-    y = (x @ w).argmax(1)
+    x, y = _task(400, seed)
     net = nn.Sequential(nn.Linear(DIM, 32), nn.ReLU(), nn.Linear(32, CLASSES))
     opt = torch.optim.Adam(net.parameters(), lr=0.03)
     for _ in range(40):
@@ -89,15 +118,16 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
         dep = build_deployer(settings, events.append)
         name = "bench"
         register_model(dep.registry, dep.store, dep.triton, dep.repository, name, _artifact(0), [DIM],
-                       [str(c) for c in range(CLASSES)], policy={"check_accuracy": False, "check_forgetting": False},
+                       [str(c) for c in range(CLASSES)], policy=POLICY,
                        architecture=Architecture(f"{__name__}:bench_net", output="probabilities"))
-        client = LoadClient(triton.address(), name, DIM, rate=rate)
+        _feed_samples(dep)
+        client = OpenLoopClient(triton.address(), name, DIM, rate=rate, deadline_s=DEADLINE_S)
         client.start()
         wait_until(lambda: client.ok >= 10, 60, "load client warm")
         steady_start = time.time()
         wait_until(lambda: time.time() - steady_start >= steady_s, steady_s + 30, "steady state")
         steady_end = time.time()
-        switch_s, gate_s, rollback_s, marks = [], [], [], []
+        switch_s, gate_s, rollback_s, marks, scored = [], [], [], [], []
         for i in range(versions):
             data = _artifact(i + 1)
             uri, sha = dep.store.put(data)
@@ -105,7 +135,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             dep.registry.put_version(VersionRecord(model=name, version=v, status=VersionStatus.CANDIDATE,
                                                    artifact_uri=uri, artifact_sha256=sha, base_version=v - 1))
             cand = Candidate(update_id=f"bench-{v}", model=name, outcome="succeeded", base_version=v - 1, strategy="naive",
-                             code_version="bench", version=v, artifact_uri=uri, artifact_sha256=sha)
+                             code_version="bench", version=v, artifact_uri=uri, artifact_sha256=sha,
+                             sample_ranges=[OffsetRange(partition=0, start=0, end=TRAINED_RECORDS)])
             dep.handle_candidate(cand)
             record = dep.registry.require_version(name, v)
             if record.status != VersionStatus.SERVING:
@@ -113,6 +144,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             deployed = json.loads(events[-1].report)
             switch_s.append(deployed["switch_s"])
             gate_s.append(record.report["gate_seconds"])
+            checked = {c["name"]: c for c in record.report["checks"]}
+            scored.append({k: checked[k]["values"].get("samples") for k in ("accuracy_fresh", "shadow") if k in checked})
             marks.append((time.time(), f"v{v}"))
         for _ in range(rollbacks):
             start = time.perf_counter()
@@ -131,6 +164,9 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             "versions": versions,
             "rollbacks": rollbacks,
             "rate_rps": rate,
+            "client": f"open loop, latency from each request's due time, deadline {DEADLINE_S:.0f} s (a later answer is a failure)",
+            "policy": POLICY,
+            "gate_samples_scored": scored,
             "switch_median_s": round(float(np.median(switch_s)), 3),
             "switch_max_s": round(float(np.max(switch_s)), 3),
             "gate_median_s": round(float(np.median(gate_s)), 3),
@@ -139,7 +175,7 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             "switching_p99_ms": round(_p99(client.latencies, steady_end, switches_end), 3),
         }
         report["p99_ratio"] = round(report["switching_p99_ms"] / report["steady_p99_ms"], 3)
-        # The slowest single request while switching: a closed-loop p99 can hide one long stall.
+        # The slowest single request while switching (from its due time).
         report["switching_max_ms"] = round(max(s for t, s in client.latencies if steady_end <= t <= switches_end) * 1000, 1)
         report["failures_sample"] = client.failed[:3]
         _write(report, client.latencies, marks, steady_start, Path(out_dir))

@@ -11,7 +11,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.settings import KafkaSettings, RedisSettings
@@ -25,11 +25,15 @@ class Endpoints:
     redis: RedisSettings
     broker: str
     """``configured`` or ``apache-kafka (local)``."""
+    pids: dict[str, int] = field(default_factory=dict)
+    """``kafka`` and ``redis`` process ids when this benchmark started them (their CPU is counted);
+    empty for configured ones, whose CPU it cannot see."""
 
 
 @contextlib.contextmanager
 def endpoints(topic_prefix: str, key_prefix: str) -> Iterator[Endpoints]:
     with contextlib.ExitStack() as stack:
+        pids: dict[str, int] = {}
         if os.environ.get("MODELCI_KAFKA_BOOTSTRAP_SERVERS"):
             kafka = KafkaSettings(topic_prefix=topic_prefix)
             broker = "configured"
@@ -37,12 +41,14 @@ def endpoints(topic_prefix: str, key_prefix: str) -> Iterator[Endpoints]:
             component = stack.enter_context(_local("kafka"))
             kafka = KafkaSettings(bootstrap_servers=component.address(), topic_prefix=topic_prefix)
             broker = "apache-kafka (local)"
+            pids["kafka"] = component.pid()
         if os.environ.get("MODELCI_REDIS_URL"):
             redis = RedisSettings(key_prefix=key_prefix)
         else:
             component = stack.enter_context(_local("redis"))
             redis = RedisSettings(url=component.address(), key_prefix=key_prefix)
-        yield Endpoints(kafka, redis, broker)
+            pids["redis"] = component.pid()
+        yield Endpoints(kafka, redis, broker, {k: v for k, v in pids.items() if v})
 
 
 @contextlib.contextmanager

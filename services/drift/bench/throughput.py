@@ -1,23 +1,26 @@
 """``modelci bench drift``: events per second through the drift service vs a bare consumer.
 
-1. Publish N prediction and N feedback events for a few models, in batches of ``batch`` per
-   Kafka record (as the inference service and the client library publish them), feedback
-   trailing its predictions by ``lag_batches`` batches.
-2. Run the bare consumer (`raw_consumer`, its own process pinned to one core) over them:
-   ``raw_consumer_eps`` decoding every event with the serde (the baseline of ``ratio``), and
-   ``raw_scan_eps`` reading them with the drift service's own compiled reader (``ratio_to_scan``:
-   the service against a consumer that decodes only what the service needs, the same way).
+1. Publish N prediction and N feedback events for a few models (64 features, the demo's width),
+   in batches of ``batch`` per Kafka record (as the inference service and the client library
+   publish them), feedback trailing its predictions by ``lag_batches`` batches. Every model's
+   error rate jumps half way (``drift``), so the detectors fire and the update-request and
+   outbox paths run, as in production.
+2. Run the bare consumer (`raw_consumer`, its own process pinned to one core) over them twice:
+   with the drift service's own compiled reader (``raw_scan_eps``: the baseline of ``ratio``,
+   the same reader doing the same decoding) and decoding every field with the serde
+   (``raw_consumer_eps``, the baseline of ``ratio_serde``: a weaker consumer, kept as a second line).
 3. Run one drift worker (``python -m services.drift``, its own process on the same core) over
    the same topics and read from its /metrics when it handled its first and its last record:
    ``drift_eps`` is 2N events over that time (joins, detectors, sample publication included).
 
-Both processes' CPU time per event is reported too (``*_cpu_us_per_event``, ``cpu_ratio``):
-on a shared machine it varies less than the rates.
+CPU per event (``cpu_us_per_event``) of every process that does the work: the worker, Redis (the
+joins run there) and the broker, each over the worker's window, and the bare consumers with the
+broker over theirs; ``cpu_ratio`` = all of the bare consumer's side ÷ all of the service's. Redis
+and the broker are counted only when the benchmark started them (not for configured endpoints).
 
 With ``profile=True`` the worker runs under pyinstrument (``reports/drift-profile.txt``), with
 ``profile="cprofile"`` under cProfile timed by CPU (``reports/drift-profile.pstats``).
 """
-
 from __future__ import annotations
 
 import json
@@ -96,6 +99,26 @@ def _mean(values: dict[str, float], histogram: str) -> float | None:
     return round(_metric(values, histogram + "_sum") / count, 4) if count else None
 
 
+N_FEATURES = 64
+"""Features per prediction: the demo's digits."""
+ERROR_BEFORE, ERROR_AFTER = 0.1, 0.5
+"""Each model's error rate before and after half of its events."""
+
+
+def _cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = cpu_seconds(pid)
+        except OSError:
+            continue
+    return out
+
+
+def _per_event(start: dict[str, float], end: dict[str, float], events: float) -> dict[str, float]:
+    return {k: round((end[k] - start[k]) / events * 1e6, 2) for k in start if k in end and events > 0}
+
+
 def run(
     events: int,
     batch: int = 100,
@@ -117,14 +140,17 @@ def run(
         total = per_model * models
         started = time.perf_counter()
         for m in range(models):
-            traffic = Traffic(model=f"bench-{m}", events=per_model, seed=m, error_before=0.1, error_after=0.1)
+            traffic = Traffic(model=f"bench-{m}", events=per_model, seed=m, n_features=N_FEATURES, error_before=ERROR_BEFORE,
+                              error_after=ERROR_AFTER, switch_at=per_model // 2)
             publisher.interleaved(traffic, batch=batch, lag_batches=lag_batches)
         publisher.flush(120)
         publish_s = time.perf_counter() - started
 
         # The bare consumer, decoding with the serde (the baseline), then with the service's reader.
         raw_results = {}
+        servers = {k: v for k, v in ep.pids.items() if k == "kafka"}  # a bare consumer uses no Redis
         for decoder in ("serde", "scan"):
+            before = _cpu_of(servers)
             raw = subprocess.run(
                 [sys.executable, "-m", "services.drift.bench.raw_consumer", str(2 * total), decoder],
                 env=_env(ep.kafka, ep.redis, 0),
@@ -136,6 +162,7 @@ def run(
             if raw.returncode != 0:
                 raise RuntimeError(f"raw consumer ({decoder}) failed: {raw.stderr[-2000:]}")
             raw_results[decoder] = json.loads(raw.stdout.strip().splitlines()[-1])
+            raw_results[decoder]["servers_cpu_us_per_event"] = _per_event(before, _cpu_of(servers), 2 * total)
         raw_result, scan_result = raw_results["serde"], raw_results["scan"]
 
         # The drift worker.
@@ -167,9 +194,9 @@ def run(
                         continue
                     handled = _metric(values, "modelci_drift_events_in_total")
                     if cpu_start is None and handled > 0:
-                        cpu_start = (cpu_seconds(proc.pid), handled)
+                        cpu_start = (cpu_seconds(proc.pid), handled, _cpu_of(ep.pids))
                     if handled >= 2 * total:
-                        cpu_end = (cpu_seconds(proc.pid), handled)
+                        cpu_end = (cpu_seconds(proc.pid), handled, _cpu_of(ep.pids))
                         break
                     time.sleep(0.2)
                 first = values.get("modelci_drift_first_record_timestamp_seconds", 0.0)
@@ -178,6 +205,8 @@ def run(
                     _metric(values, "modelci_drift_last_record_timestamp_seconds", topic=FEEDBACK),
                 )
                 joined = _metric(values, "modelci_drift_join_total", outcome="hit")
+                drifts = _metric(values, "modelci_drift_detections_total")
+                requests = _metric(values, "modelci_drift_update_requests_total")
                 parked = _metric(values, "modelci_drift_join_total", outcome="miss")
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -188,27 +217,41 @@ def run(
                     proc.wait()
         drift_s = last - first
         cpu_per_event = None
+        service_cpu: dict[str, float] = {}
         if cpu_start and cpu_end and cpu_end[1] > cpu_start[1]:
-            cpu_per_event = (cpu_end[0] - cpu_start[0]) / (cpu_end[1] - cpu_start[1])
+            counted = cpu_end[1] - cpu_start[1]
+            cpu_per_event = (cpu_end[0] - cpu_start[0]) / counted
+            service_cpu = {"worker": round(cpu_per_event * 1e6, 2), **_per_event(cpu_start[2], cpu_end[2], counted)}
         drift_eps = handled / drift_s if drift_s > 0 else 0.0
+        scan_cpu = {"consumer": round(scan_result["cpu_us_per_event"], 2), **scan_result["servers_cpu_us_per_event"]}
+        serde_cpu = {"consumer": round(raw_result["cpu_us_per_event"], 2), **raw_result["servers_cpu_us_per_event"]}
+        service_total, scan_total = sum(service_cpu.values()), sum(scan_cpu.values())
         result = {
             "events": 2 * total,
             "drift_eps": round(drift_eps),
+            "raw_scan_eps": round(scan_result["eps"]),
+            "ratio": round(drift_eps / scan_result["eps"], 3) if scan_result["eps"] else 0.0,
             "raw_consumer_eps": round(raw_result["eps"]),
-            "ratio": round(drift_eps / raw_result["eps"], 3) if raw_result["eps"] else 0.0,
+            "ratio_serde": round(drift_eps / raw_result["eps"], 3) if raw_result["eps"] else 0.0,
+            "cpu_us_per_event": {"service": {**service_cpu, "total": round(service_total, 2)},
+                                 "bare_consumer_scan": {**scan_cpu, "total": round(scan_total, 2)},
+                                 "bare_consumer_serde": {**serde_cpu, "total": round(sum(serde_cpu.values()), 2)}},
+            "cpu_ratio": round(scan_total / service_total, 3) if service_total else None,
+            "cpu_counted": sorted(ep.pids) or "the worker and the consumers only (configured Redis and broker)",
             "pairs": total,
             "batch": batch,
             "models": models,
+            "n_features": N_FEATURES,
+            "error_rate_before_after": [ERROR_BEFORE, ERROR_AFTER],
             "joined": int(joined),
             "parked": int(parked),
+            "drift_events": int(drifts),
+            "update_requests": int(requests),
             "drift_seconds": round(drift_s, 3),
             "drift_cpu_us_per_event": round(cpu_per_event * 1e6, 2) if cpu_per_event else None,
             "raw_seconds": round(raw_result["seconds"], 3),
             "raw_cpu_us_per_event": round(raw_result["cpu_us_per_event"], 2),
-            "raw_scan_eps": round(scan_result["eps"]),
             "raw_scan_cpu_us_per_event": round(scan_result["cpu_us_per_event"], 2),
-            "ratio_to_scan": round(drift_eps / scan_result["eps"], 3) if scan_result["eps"] else 0.0,
-            "cpu_ratio": round(raw_result["cpu_us_per_event"] / (cpu_per_event * 1e6), 3) if cpu_per_event else None,
             "records_per_step": _mean(values, "modelci_drift_take_records"),
             "step_seconds": _mean(values, "modelci_drift_step_seconds"),
             "publish_seconds": round(publish_s, 3),

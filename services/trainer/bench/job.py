@@ -1,9 +1,11 @@
 """The training job of the benchmark: the trainer's own training path, control on or off.
 
-Run as ``python -m services.trainer.bench.job on|priority|off METRICS_URL SAMPLES OUT``. With
-control on it applies the service's process limits (torch threads, niceness, SCHED_IDLE) and
-attaches the same `Admission` hook to the model that `core.Trainer` uses, fed by Triton's
-metrics; with control off it trains flat out on every core. It trains the replay strategy on
+Run as ``python -m services.trainer.bench.job on|up|priority|off METRICS_URL SAMPLES OUT``. With
+control ``on`` (the services' own defaults, what docker-compose ships) it applies the service's
+process limits (torch threads, niceness, SCHED_IDLE) and attaches the same `Admission` hook to the
+model that `core.Trainer` uses, fed by Triton's metrics; ``up`` is ``on`` with the settings
+`modelci up` changes (`infra.local.embedded.EMBEDDED_DEFAULTS`); ``priority`` keeps the limits
+but no admission rule; with control ``off`` it trains flat out on every core. It trains the replay strategy on
 ``SAMPLES`` digits (repeated with noise) update after update until SIGTERM. Its progress (steps,
 paused seconds) is rewritten to ``OUT`` every 0.2 s, so the benchmark can also report what the
 control costs in training throughput; the benchmark freezes and resumes it with SIGSTOP/SIGCONT.
@@ -41,8 +43,14 @@ def main(mode: str, metrics_url: str, samples: int, out: str) -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # on: every lever; priority: threads, niceness and SCHED_IDLE but no admission rule; off: none.
-    control = InterferenceSettings(enabled=mode != "off", watch_triton=mode == "on", triton_metrics_url=metrics_url)
+    # on: every lever at the services' defaults; up: as modelci up ships them; priority: threads,
+    # niceness and SCHED_IDLE but no admission rule; off: none.
+    if mode == "up":
+        from infra.local.embedded import EMBEDDED_DEFAULTS
+
+        for key, value in EMBEDDED_DEFAULTS["trainer"].items():
+            os.environ.setdefault(key, value)
+    control = InterferenceSettings(enabled=mode != "off", watch_triton=mode in ("on", "up"), triton_metrics_url=metrics_url)
     limits = apply_process_limits(control)
     if not control.enabled:
         torch.set_num_threads(os.cpu_count() or 1)
@@ -50,7 +58,8 @@ def main(mode: str, metrics_url: str, samples: int, out: str) -> None:
     admission = Admission(control, load, stop=stop.is_set)
     x, y = _data(samples)
     strategy = get_strategy("replay")(make_mlp(64, 10), {"epochs": 1, "batch_size": 32, "lr": 0.01})
-    progress = {"mode": mode, "limits": limits, "torch_threads": torch.get_num_threads(), "updates": 0, "ready": True}
+    progress = {"mode": mode, "limits": limits, "torch_threads": torch.get_num_threads(), "updates": 0, "ready": True,
+                "control": control.model_dump(mode="json")}
 
     def report() -> None:
         while not stop.wait(0.2):
@@ -66,9 +75,11 @@ def main(mode: str, metrics_url: str, samples: int, out: str) -> None:
         policy = {getattr(os, n): n for n in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)}
         progress["limits"] = {**limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "scheduler": policy.get(os.sched_getscheduler(0))}
         while not stop.is_set():
+            first = admission.steps
             with admission.attached(strategy.model):
                 strategy.train(x, y)
             progress["updates"] += 1
+            progress["steps_per_update"] = admission.steps - first  # the same work every update
 
     try:
         # The service's own path: the training thread is lowered, the Triton poller is not.

@@ -1,8 +1,10 @@
 """A steady request load against Triton: fixed rate, batch 1, one latency per request.
 
-Run as ``python -m services.trainer.bench.load URL MODEL RATE SECONDS OUT``. Requests are sent
-on a fixed schedule; a late request is sent at once (never skipped), and the latency is
-measured from the moment it was sent. Writes ``{"latencies_ms": [...], "late": n, "errors": n}``.
+Run as ``python -m services.trainer.bench.load URL MODEL RATE SECONDS OUT``. Requests are due on
+a fixed schedule (open loop); a request that falls due while an earlier one is still out is sent
+as soon as that one answers (never skipped), and its latency runs from its due time, so a slow
+answer's delay to the requests queued behind it is counted (no coordinated omission). Writes
+``{"latencies_ms": [...] (from the due time), "service_ms": [...] (from the send), "late": n, "errors": n}``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ def main(url: str, model: str, rate: float, seconds: float, out: str, warmup_s: 
     inp = httpclient.InferInput("INPUT__0", [1, 64], "FP32")
     inp.set_data_from_numpy(x)
     latencies: list[float] = []
+    service: list[float] = []
     errors = late = 0
     period = 1.0 / rate
     start = time.perf_counter()
@@ -39,12 +42,13 @@ def main(url: str, model: str, rate: float, seconds: float, out: str, warmup_s: 
         except Exception:  # counted, not fatal: the figure is the latency distribution
             errors += 1
         done = time.perf_counter()
-        if sent - start >= warmup_s:
-            latencies.append((done - sent) * 1000.0)
+        if nxt - start >= warmup_s:
+            latencies.append((done - nxt) * 1000.0)
+            service.append((done - sent) * 1000.0)
         nxt += period
     client.close()
     with open(out, "w") as fh:
-        json.dump({"latencies_ms": latencies, "late": late, "errors": errors}, fh)
+        json.dump({"latencies_ms": latencies, "service_ms": service, "late": late, "errors": errors}, fh)
 
 
 if __name__ == "__main__":

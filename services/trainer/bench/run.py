@@ -1,12 +1,15 @@
 """Orchestration of ``modelci bench interference``: Triton, a model, the load, the training job.
 
-Phases, each with the same steady load: ``idle`` (no training), ``control_on`` (training with
-every lever of the interference control), ``control_priority`` (threads, niceness and SCHED_IDLE
-only, no admission rule: what scheduling alone achieves), ``control_off`` (the same training flat
-out), repeated in rounds so
-that the shared machine's background load falls on all three alike. Figures: p50/p99 latency per
-phase (over all rounds) and their ratios to idle, p99 per round, and the training throughput each
-phase achieved (what the control costs the trainer).
+Phases, each with the same steady open-loop load (latency from each request's due time):
+``idle`` (no training), ``control_on`` (training with every lever of the interference control at
+the services' defaults, what docker-compose ships), ``control_up`` (the settings `modelci up`
+ships), ``control_priority`` (threads, niceness and SCHED_IDLE only, no admission rule: what
+scheduling alone achieves), ``control_off`` (the same training flat out); and, per training
+mode, a ``solo_*`` phase with no load at all, where the same job sets its solo pace. Rounds of
+all phases, interleaved, so the shared machine's background load falls on all alike. Figures:
+p50/p99 latency per loaded phase (over all rounds) and their ratios to idle, p99 per round, and
+what the control costs training: steps/s per phase and the time one update takes at that pace
+(``update_seconds_*`` = steps of one update ÷ steps/s) against its solo time (``update_slowdown_*``).
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ from services.common.triton_repo import ModelSpec, write_configs, write_version
 
 REPO = Path(__file__).resolve().parents[3]
 MODEL = "interference-mlp"
-PHASES = ("idle", "control_on", "control_priority", "control_off")
-MODES = {"control_on": "on", "control_priority": "priority", "control_off": "off"}
+MODES = {"control_on": "on", "control_up": "up", "control_priority": "priority", "control_off": "off"}
+LOADED = ("idle", *MODES)
+SOLO = {f"solo_{mode}": name for name, mode in MODES.items()}
+"""Each solo phase runs its loaded phase's job with no load."""
+PHASES = (*LOADED, *SOLO)
 
 
 def _publish(triton: Triton) -> None:
@@ -82,31 +88,38 @@ def _phases(triton: Triton, rate: float, seconds: float, samples: int, rounds: i
     jobs = {name: _job(mode, triton, samples, work, env) for name, mode in MODES.items()}
     for proc, _ in jobs.values():
         os.kill(proc.pid, signal.SIGSTOP)
-    phases = {name: {"latencies_ms": [], "late": 0, "errors": 0, "p99_by_round": [], "steps": 0, "paused_s": 0.0} for name in PHASES}
+    phases = {name: {"latencies_ms": [], "service_ms": [], "late": 0, "errors": 0, "p99_by_round": [], "steps": 0, "paused_s": 0.0}
+              for name in PHASES}
     try:
         for r in range(rounds):
             for name in PHASES:
-                job = jobs.get(name)
+                job = jobs.get(SOLO.get(name, name))
                 before = None
                 if job is not None:
                     os.kill(job[0].pid, signal.SIGCONT)
                     time.sleep(0.5)  # let training reach its steady state before measuring (not a test sync)
                     before = json.loads(job[1].read_text())
                 started = time.perf_counter()
-                result = _measure(triton, rate, seconds, work / f"{name}-{r}.json", env)
+                if name in SOLO:
+                    time.sleep(seconds)  # the solo phase's measured window: training alone, no load
+                    result = None
+                else:
+                    result = _measure(triton, rate, seconds, work / f"{name}-{r}.json", env)
                 elapsed = time.perf_counter() - started
+                phase = phases[name]
                 if job is not None:
                     after = json.loads(job[1].read_text())
                     os.kill(job[0].pid, signal.SIGSTOP)
-                    phases[name]["steps"] += after.get("steps", 0) - before.get("steps", 0)
-                    phases[name]["paused_s"] += after.get("paused_seconds", 0.0) - before.get("paused_seconds", 0.0)
-                    phases[name]["job"] = after
-                phase = phases[name]
-                phase["latencies_ms"] += result["latencies_ms"]
-                phase["late"] += result["late"]
-                phase["errors"] += result["errors"]
-                phase["p99_by_round"].append(round(float(np.percentile(result["latencies_ms"], 99)), 3))
+                    phase["steps"] += after.get("steps", 0) - before.get("steps", 0)
+                    phase["paused_s"] += after.get("paused_seconds", 0.0) - before.get("paused_seconds", 0.0)
+                    phase["job"] = after
                 phase["seconds"] = phase.get("seconds", 0.0) + elapsed
+                if result is not None:
+                    phase["latencies_ms"] += result["latencies_ms"]
+                    phase["service_ms"] += result["service_ms"]
+                    phase["late"] += result["late"]
+                    phase["errors"] += result["errors"]
+                    phase["p99_by_round"].append(round(float(np.percentile(result["latencies_ms"], 99)), 3))
     finally:
         for proc, _ in jobs.values():
             os.kill(proc.pid, signal.SIGCONT)
@@ -116,8 +129,9 @@ def _phases(triton: Triton, rate: float, seconds: float, samples: int, rounds: i
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
-    for phase in phases.values():
-        phase.update(_percentiles(phase["latencies_ms"]))
+    for name in LOADED:
+        phases[name].update(_percentiles(phases[name]["latencies_ms"]))
+        phases[name]["service_p99_ms"] = float(np.percentile(phases[name]["service_ms"], 99))
     return phases
 
 
@@ -140,30 +154,48 @@ def run(rate: float = 200.0, seconds: float = 10.0, samples: int = 3000, rounds:
             phases = _phases(triton, rate, seconds, samples, rounds, work)
         finally:
             triton.stop()
-    idle, on, off, prio = phases["idle"], phases["control_on"], phases["control_off"], phases["control_priority"]
+    idle = phases["idle"]
 
-    def training(p: dict) -> dict:
+    def training(name: str) -> dict:
+        p, solo = phases[name], phases[f"solo_{MODES[name]}"]
         job = p.get("job", {})
+        per_update = job.get("steps_per_update") or solo.get("job", {}).get("steps_per_update")
+        rate_loaded = p["steps"] / p["seconds"] if p.get("seconds") else 0.0
+        rate_solo = solo["steps"] / solo["seconds"] if solo.get("seconds") else 0.0
+        loaded_s = per_update / rate_loaded if per_update and rate_loaded else None
+        solo_s = per_update / rate_solo if per_update and rate_solo else None
         return {
-            "steps_per_s": round(p["steps"] / p["seconds"], 2) if p.get("seconds") else 0.0,
+            "steps_per_s": round(rate_loaded, 2),
+            "steps_per_s_solo": round(rate_solo, 2),
+            "paused_share": round(p["paused_s"] / p["seconds"], 3) if p.get("seconds") else None,
+            "steps_per_update": per_update,
+            "update_seconds": round(loaded_s, 2) if loaded_s else None,
+            "update_seconds_solo": round(solo_s, 2) if solo_s else None,
+            "update_slowdown": round(loaded_s / solo_s, 2) if loaded_s and solo_s else None,
             "torch_threads": job.get("torch_threads"),
             "limits": job.get("limits"),
+            "control": job.get("control"),
         }
 
-    report = {
-        "idle_p50_ms": round(idle["p50_ms"], 3),
-        "idle_p99_ms": round(idle["p99_ms"], 3),
-        "control_on_p50_ms": round(on["p50_ms"], 3),
-        "control_on_p99_ms": round(on["p99_ms"], 3),
-        "control_off_p50_ms": round(off["p50_ms"], 3),
-        "control_off_p99_ms": round(off["p99_ms"], 3),
-        "ratio_on": round(on["p99_ms"] / idle["p99_ms"], 3),
-        "ratio_off": round(off["p99_ms"] / idle["p99_ms"], 3),
-        "control_priority_p50_ms": round(prio["p50_ms"], 3),
-        "control_priority_p99_ms": round(prio["p99_ms"], 3),
-        "ratio_priority": round(prio["p99_ms"] / idle["p99_ms"], 3),
-        "ratio_on_p50": round(on["p50_ms"] / idle["p50_ms"], 3),
-        "ratio_off_p50": round(off["p50_ms"] / idle["p50_ms"], 3),
+    report: dict = {"idle_p50_ms": round(idle["p50_ms"], 3), "idle_p99_ms": round(idle["p99_ms"], 3)}
+    for name in MODES:
+        key = name.removeprefix("control_")
+        t = training(name)
+        report.update({
+            f"control_{key}_p50_ms": round(phases[name]["p50_ms"], 3),
+            f"control_{key}_p99_ms": round(phases[name]["p99_ms"], 3),
+            f"ratio_{key}": round(phases[name]["p99_ms"] / idle["p99_ms"], 3),
+            f"ratio_{key}_p50": round(phases[name]["p50_ms"] / idle["p50_ms"], 3),
+            f"update_seconds_solo_{key}": t["update_seconds_solo"],
+            f"update_seconds_{key}": t["update_seconds"],
+            f"update_slowdown_{key}": t["update_slowdown"],
+            f"training_{key}": t,
+        })
+    report["update_seconds_solo"] = report["update_seconds_solo_on"]
+    report.update({
+        "latency": "open loop: from each request's due time (queueing behind a slow answer counted); service_p99_ms: from the send",
+        "service_p99_ms": {name: round(phases[name]["service_p99_ms"], 3) for name in LOADED},
+        "goal": "p99 <= 1.1x idle while the update finishes within 2x its solo time",
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -171,12 +203,9 @@ def run(rate: float = 200.0, seconds: float = 10.0, samples: int = 3000, rounds:
         "seconds_per_phase": seconds,
         "rounds": rounds,
         "train_samples": samples,
-        "p99_by_round": {name: p["p99_by_round"] for name, p in phases.items()},
-        "training_on": training(on),
-        "training_priority": training(prio),
-        "training_off": training(off),
-        "requests": {name: {"n": p["n"], "errors": p["errors"], "late": p["late"]} for name, p in phases.items()},
-    }
+        "p99_by_round": {name: phases[name]["p99_by_round"] for name in LOADED},
+        "requests": {name: {"n": phases[name]["n"], "errors": phases[name]["errors"], "late": phases[name]["late"]} for name in LOADED},
+    })
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "interference.json").write_text(json.dumps(report, indent=2) + "\n")
     _plot(phases, report, out_dir / "interference.png")
@@ -190,7 +219,7 @@ def _plot(phases: dict, report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    names = list(PHASES)
+    names = list(LOADED)
     xs = np.arange(len(names))
     left.bar(xs - 0.2, [phases[n]["p50_ms"] for n in names], 0.4, label="p50")
     left.bar(xs + 0.2, [phases[n]["p99_ms"] for n in names], 0.4, label="p99")
@@ -198,14 +227,15 @@ def _plot(phases: dict, report: dict, path: Path) -> None:
     left.set_ylabel("Triton latency (ms)")
     left.set_title(f"{report['rate_rps']:.0f} req/s, batch 1, {report['device']}")
     left.legend()
-    for n in PHASES:
+    for n in LOADED:
         lat = np.sort(np.asarray(phases[n]["latencies_ms"]))
         right.plot(lat, np.arange(1, lat.size + 1) / lat.size, label=n)
     right.set_xscale("log")
     right.set_xlabel("latency (ms)")
     right.set_ylabel("fraction of requests")
     right.set_title(
-        f"p99 / idle: on {report['ratio_on']}x, priority {report['ratio_priority']}x, off {report['ratio_off']}x", fontsize=10
+        f"p99 / idle: on {report['ratio_on']}x, up {report['ratio_up']}x, priority {report['ratio_priority']}x, off {report['ratio_off']}x",
+        fontsize=9
     )
     right.legend()
     fig.tight_layout()
