@@ -147,18 +147,29 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
-def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path, seeds: list[int], narrate: Narrator) -> dict[str, Any]:
+def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path, seeds: list[int], narrate: Narrator,
+                 fresh: bool = False) -> dict[str, Any]:
+    """Every chosen family once per seed. ``fresh``: each run on a stack started for it and
+    stopped after (what one team's model on its own stack sees: the earlier runs' models would
+    otherwise stay loaded in Triton and count in the memory figures); else all on the running one."""
     chosen = [f for f in FAMILIES if not names or f.name in names or f.family in names]
     if not chosen:
         raise ValueError(f"no family matches {names}; known: {', '.join(f.name for f in FAMILIES)}")
     runs: dict[str, list[dict[str, Any]]] = {f.name: [] for f in chosen}
     for seed in seeds:
         for family in chosen:
-            waited = wait_for_trainer(stack)
-            row = run_family(family, stack, report_dir / f"seed-{seed}", seed, narrate)
+            if fresh:
+                stack.up()
+            try:
+                waited = wait_for_trainer(stack)
+                row = run_family(family, stack, report_dir / f"seed-{seed}", seed, narrate)
+            finally:
+                if fresh:
+                    stack.down()
             row.update(seed=seed, trainer_wait_s=waited)
             runs[family.name].append(row)
     return {"families": [summarise(runs[f.name]) for f in chosen], "seeds": list(seeds), "rate": DemoConfig.rate,
+            "stack": "a fresh embedded stack per run" if fresh else "one running stack for every run",
             "config": "the demo's defaults (services/demo/config.py), each family's registration (benchmarks/families.py)"}
 
 

@@ -18,7 +18,7 @@ def families(
     names: str = typer.Option("", "--families", help="Comma-separated family names or kinds (image, text, tabular); default: all."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds of the streams, the models and the traffic; each figure is the mean over them, with its standard deviation."),
     out: Path = typer.Option(Path("reports/families"), help="Folder for families.json, families.png and each run's demo report."),
-    start: bool = typer.Option(False, "--start", help="Start the embedded default first and stop it after."),
+    start: bool = typer.Option(False, "--start", help="Start the embedded default for each run and stop it after (a fresh stack per family and seed)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Per family (the demo MLP, a BatchNorm/Dropout tabular net, a narrow ResNet-18 on 1×32×32
@@ -31,22 +31,18 @@ def families(
     from services.demo.scenario import Narrator
 
     stack = EmbeddedStack()
-    started = False
-    if stack.recorded() is None:
-        if not start:
-            console.print("[red]error:[/red] no ModelCI-e stack is running: run `modelci up`, or pass --start")
-            raise typer.Exit(1)
-        stack.up()
-        started = True
+    if stack.recorded() is None and not start:
+        console.print("[red]error:[/red] no ModelCI-e stack is running: run `modelci up`, or pass --start")
+        raise typer.Exit(1)
+    if stack.recorded() is not None and start:
+        console.print("[red]error:[/red] --start runs each family on a stack of its own, but one is running: `modelci down` first")
+        raise typer.Exit(1)
     try:
         chosen = [n.strip() for n in names.split(",") if n.strip()] or None
-        result = run_families(stack, chosen, out, [int(x) for x in seeds.split(",") if x.strip()], Narrator(console.print))
+        result = run_families(stack, chosen, out, [int(x) for x in seeds.split(",") if x.strip()], Narrator(console.print), fresh=start)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    finally:
-        if started:
-            stack.down()
     files = write(result, out)
     console.print(f"written: {', '.join(map(str, files))}")
     if as_json:
