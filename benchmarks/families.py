@@ -13,6 +13,7 @@ training when the next family starts delays that family's update (run a slow fam
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,7 @@ def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path
     runs: dict[str, list[dict[str, Any]]] = {f.name: [] for f in chosen}
     for seed in seeds:
         for family in chosen:
+            environ = dict(os.environ)  # the demo points this process at its stack (registration reads it)
             if fresh:
                 stack.up()
             try:
@@ -166,6 +168,8 @@ def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path
             finally:
                 if fresh:
                     stack.down()
+                    os.environ.clear()
+                    os.environ.update(environ)  # else the next stack would take this one's addresses for configured servers
             row.update(seed=seed, trainer_wait_s=waited)
             runs[family.name].append(row)
     return {"families": [summarise(runs[f.name]) for f in chosen], "seeds": list(seeds), "rate": DemoConfig.rate,

@@ -44,11 +44,10 @@ TOPIC_PARTITIONS = {
 
 
 # Settings the embedded default changes from the services' own defaults (a variable set in the
-# environment still wins). One machine serves a steady load while it trains: the trainer keeps
-# its low priority and one thread but no longer waits for serving to go quiet, and yields only
-# while Triton's queue grows; an update asks for 1500 labeled samples of the new concept.
+# environment still wins): an update asks for 1500 labeled samples of the new concept. (The
+# trainer's interference control needs no change of its own any more: since 2026-12-04 the
+# services' defaults are what this stack set, so docker-compose and `modelci up` train alike.)
 EMBEDDED_DEFAULTS: dict[str, dict[str, str]] = {
-    "trainer": {"MODELCI_TRAINER_CONTROL_MAX_REQUEST_RATE": "-1", "MODELCI_TRAINER_CONTROL_MAX_QUEUE_US": "2000"},
     "drift": {"MODELCI_DRIFT_MIN_SAMPLES": "1500"},
 }
 

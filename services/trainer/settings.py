@@ -29,12 +29,14 @@ class InterferenceSettings(BaseSettings):
     """Pause training while Triton reports serving load above the thresholds below."""
     max_pending_requests: float = 0.0
     """Pause while ``nv_inference_pending_request_count`` summed over models is above this."""
-    max_queue_us: float = 500.0
+    max_queue_us: float = 2000.0
     """Pause while the mean queue time per request over the last poll interval exceeds this (µs)."""
-    max_request_rate: float = 20.0
+    max_request_rate: float = -1.0
     """Pause while Triton serves more than this many requests/s (all models); negative: no rate
-    rule. On a small CPU box any concurrent compute slows serving (shared cores, caches, SMT),
-    so the default defers training to quiet periods; raise it where serving has headroom."""
+    rule (the default). A rate rule defers training to quiet periods: at 20 requests/s (the
+    default until 2026-12-04) an update under a steady 200 req/s took 57× its solo time
+    (`modelci bench interference`, docs/trainer.md), i.e. it never finished under production
+    load. Set it where serving latency matters more than updates finishing."""
     poll_interval_s: float = 0.25
     """How often the Triton metrics are read (by a background thread; the hook reads a cached figure)."""
     check_every_steps: int = 1

@@ -48,7 +48,7 @@ def main(mode: str, metrics_url: str, samples: int, out: str) -> None:
     if mode == "up":
         from infra.local.embedded import EMBEDDED_DEFAULTS
 
-        for key, value in EMBEDDED_DEFAULTS["trainer"].items():
+        for key, value in EMBEDDED_DEFAULTS.get("trainer", {}).items():
             os.environ.setdefault(key, value)
     control = InterferenceSettings(enabled=mode != "off", watch_triton=mode in ("on", "up"), triton_metrics_url=metrics_url)
     limits = apply_process_limits(control)
