@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,6 @@ from services.common.events import Candidate, Command, LabeledSample, LabeledSam
 from services.common.registry import VersionRecord, VersionStatus
 from services.common.settings import RedisSettings, TritonSettings
 from services.deployer.app import build_deployer
-from services.deployer.loadgen import OpenLoopClient
 from services.deployer.register import register_model
 from services.deployer.settings import DeployerSettings
 from strategies.architecture import Architecture
@@ -93,6 +96,31 @@ def _artifact(seed: int) -> bytes:
     return buf.getvalue()
 
 
+class _ClientProcess:
+    """`loadgen.OpenLoopClient` in a process of its own: in this one its sender threads would
+    share the GIL with the deployer core whose latency probe and switch they measure."""
+
+    def __init__(self, url: str, model: str, rate: float, out: Path) -> None:
+        self.out = out
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.deployer.loadgen", url, model, str(DIM), str(rate),
+                                      str(DEADLINE_S), str(out)], cwd=REPO)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ok(self) -> int:
+        try:
+            return int(json.loads(Path(f"{self.out}.progress").read_text())["ok"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def stop(self) -> SimpleNamespace:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        doc = json.loads(self.out.read_text())
+        return SimpleNamespace(ok=doc["ok"], failed=doc["failed"], latencies=[tuple(x) for x in doc["latencies"]])
+
+
 def _p99(latencies: list[tuple[float, float]], start: float, end: float) -> float:
     window = [s for t, s in latencies if start <= t <= end]
     return float(np.percentile(window, 99) * 1000) if window else float("nan")
@@ -105,6 +133,7 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
     infra = InfraSettings(run_dir=run_dir, tools_dir=REPO / ".modelci" / "tools", redis_port=free_port(),
                           triton_http_port=free_port(), triton_grpc_port=free_port(), triton_metrics_port=free_port())
     triton, redis = Triton(infra), Redis(infra)
+    client: _ClientProcess | SimpleNamespace | None = None
     redis.start()
     triton.start()
     try:
@@ -121,9 +150,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
                        [str(c) for c in range(CLASSES)], policy=POLICY,
                        architecture=Architecture(f"{__name__}:bench_net", output="probabilities"))
         _feed_samples(dep)
-        client = OpenLoopClient(triton.address(), name, DIM, rate=rate, deadline_s=DEADLINE_S)
-        client.start()
-        wait_until(lambda: client.ok >= 10, 60, "load client warm")
+        client = _ClientProcess(triton.address(), name, rate, run_dir / "client.json")
+        wait_until(lambda: client.ok() >= 10, 60, "load client warm", alive=client.alive)
         steady_start = time.time()
         wait_until(lambda: time.time() - steady_start >= steady_s, steady_s + 30, "steady state")
         steady_end = time.time()
@@ -140,7 +168,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             dep.handle_candidate(cand)
             record = dep.registry.require_version(name, v)
             if record.status != VersionStatus.SERVING:
-                raise RuntimeError(f"bench candidate v{v} not deployed: {record.report.get('reasons')}")
+                failed = [{"name": c["name"], **c.get("values", {})} for c in record.report.get("checks", []) if not c.get("passed")]
+                raise RuntimeError(f"bench candidate v{v} not deployed: {record.report.get('reasons')} {failed}")
             deployed = json.loads(events[-1].report)
             switch_s.append(deployed["switch_s"])
             gate_s.append(record.report["gate_seconds"])
@@ -157,7 +186,7 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             rollback_s.append(time.perf_counter() - start)
             marks.append((time.time(), f"rb v{after}"))
         switches_end = time.time()
-        client.stop()
+        client = client.stop()
         report = {
             "requests": client.ok + len(client.failed),
             "failed": len(client.failed),
@@ -181,6 +210,8 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
         _write(report, client.latencies, marks, steady_start, Path(out_dir))
         return report
     finally:
+        if client is not None and isinstance(client, _ClientProcess) and client.alive():
+            client.proc.kill()
         triton.stop()
         redis.stop()
 

@@ -138,3 +138,30 @@ class OpenLoopClient(threading.Thread):
     def stop(self) -> None:
         self.stop_event.set()
         self.join(60)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m services.deployer.loadgen URL MODEL DIM RATE DEADLINE_S OUT``: an
+    `OpenLoopClient` in a process of its own (so its threads do not share a GIL with what it
+    measures) until SIGTERM; ``OUT.progress`` holds the answers so far, ``OUT`` the final figures."""
+    import json
+    import os
+    import signal
+    import sys
+
+    url, model, dim, rate, deadline, out = (argv if argv is not None else sys.argv[1:])[:6]
+    client = OpenLoopClient(url, model, int(dim), float(rate), float(deadline))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    client.start()
+    while not done.wait(0.2):
+        with open(out + ".progress.tmp", "w") as fh:
+            json.dump({"ok": client.ok, "failed": len(client.failed)}, fh)
+        os.replace(out + ".progress.tmp", out + ".progress")
+    client.stop()
+    with open(out, "w") as fh:
+        json.dump({"ok": client.ok, "failed": client.failed, "latencies": client.latencies}, fh)
+
+
+if __name__ == "__main__":
+    main()
