@@ -104,6 +104,13 @@ def check_outputs(module: torch.jit.ScriptModule, features: np.ndarray, atol: fl
     return Check("outputs", True, values=values)
 
 
+def correct(module: torch.jit.ScriptModule, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per sample, whether the module's top class is the label."""
+    if len(labels) == 0:
+        return np.zeros(0, dtype=bool)
+    return run(module, features).argmax(axis=1) == labels
+
+
 def accuracy(module: torch.jit.ScriptModule, features: np.ndarray, labels: np.ndarray) -> float:
     if len(labels) == 0:
         return float("nan")

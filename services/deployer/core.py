@@ -131,7 +131,8 @@ class Deployer:
                 self.metrics.rejected.labels(cand.model, reason).inc()
             self._event(cand.model, cand.version, "rejected", reasons=result.reasons, report=report,
                         previous_version=model.serving_version, candidate_event_id=cand.event_id)
-            _log.info("candidate rejected", reasons=result.reasons)
+            _log.info("candidate rejected", reasons=result.reasons,
+                      failed={c.name: c.values for c in result.checks if not c.passed})
             self.done(cand.event_id)
             return
         accepted = time.perf_counter()  # switch time counts from the gate's acceptance

@@ -55,9 +55,23 @@ class GateResult:
         }
 
 
-def _compare(name: str, reason: str, cand: float, serv: float, bound: float, n: int, source: str) -> Check:
-    passed = bool(cand >= bound) if not np.isnan(serv) else True
-    values = {"candidate": cand, "serving": serv, "required": bound, "samples": n, "source": source}
+def compare_paired(name: str, reason: str, cand_right: np.ndarray, serv_right: np.ndarray | None, offset: float, z: float,
+                   source: str) -> Check:
+    """Candidate against serving on the same samples: it must reach serving's accuracy plus
+    ``offset`` (a margin, or minus a tolerance) unless it misses by less than ``z`` standard
+    errors of the paired difference. Both models score the same inputs, so the per-sample
+    difference carries the noise; without the allowance an equally good candidate fails about
+    half the time on a small set (one answer in a hundred decides)."""
+    n = len(cand_right)
+    cand = float(np.mean(cand_right)) if n else float("nan")
+    if serv_right is None:
+        return Check(name, True, values={"candidate": cand, "serving": float("nan"), "samples": n, "source": source})
+    serv = float(np.mean(serv_right))
+    diff = np.asarray(cand_right, dtype=np.float64) - np.asarray(serv_right, dtype=np.float64)
+    se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    bound = serv + offset
+    passed = bool(cand + z * se >= bound)
+    values = {"candidate": cand, "serving": serv, "required": bound, "standard_error": se, "z": z, "samples": n, "source": source}
     return Check(name, passed, None if passed else reason, values=values)
 
 
@@ -136,10 +150,9 @@ class Gate:
         if len(fresh) == 0:
             return Check("accuracy_fresh", True, skipped=True, values={"samples": 0, "source": fresh.source})
         x = fresh.inputs(spec)
-        cand = checks.accuracy(module, x, fresh.labels)
-        serv = checks.accuracy(old, x, fresh.labels) if old is not None else float("nan")
-        bound = serv + policy.accuracy_margin if not np.isnan(serv) else 0.0
-        return _compare("accuracy_fresh", "accuracy_regression", cand, serv, bound, len(fresh), fresh.source)
+        serv = checks.correct(old, x, fresh.labels) if old is not None else None
+        return compare_paired("accuracy_fresh", "accuracy_regression", checks.correct(module, x, fresh.labels), serv,
+                              policy.accuracy_margin, policy.confidence_z, fresh.source)
 
     def _forgetting(self, module, old, cand: Candidate, base: VersionRecord | None, model: str, policy: Policy, spec: InputSpec,
                     held_out: float) -> Check:
@@ -153,10 +166,9 @@ class Gate:
         if len(replay) < policy.min_replay_samples:
             return Check("forgetting", True, skipped=True, values={"samples": len(replay), "required_samples": policy.min_replay_samples})
         x = replay.inputs(spec)
-        cand_acc = checks.accuracy(module, x, replay.labels)
-        serv = checks.accuracy(old, x, replay.labels) if old is not None else float("nan")
-        bound = serv - policy.forgetting_tolerance if not np.isnan(serv) else 0.0
-        return _compare("forgetting", "forgetting", cand_acc, serv, bound, len(replay), replay.source)
+        serv = checks.correct(old, x, replay.labels) if old is not None else None
+        return compare_paired("forgetting", "forgetting", checks.correct(module, x, replay.labels), serv,
+                              -policy.forgetting_tolerance, policy.confidence_z, replay.source)
 
     def _shadow(self, module, model: str, policy: Policy, spec: InputSpec) -> Check:
         """Shadow canary: the candidate scores the latest live samples beside what was served."""
@@ -164,9 +176,8 @@ class Gate:
         if len(live) == 0:
             return Check("shadow", True, skipped=True, values={"samples": 0})
         preds = checks.run(module, live.inputs(spec)).argmax(axis=1)
-        cand = float((preds == live.labels).mean())
-        served = float((live.predicted == live.labels).mean())
-        check = _compare("shadow", "shadow_regression", cand, served, served - policy.shadow_tolerance, len(live), live.source)
+        check = compare_paired("shadow", "shadow_regression", preds == live.labels, live.predicted == live.labels,
+                               -policy.shadow_tolerance, policy.confidence_z, live.source)
         check.values["agreement_with_served"] = float((preds == live.predicted).mean())
         return check
 

@@ -37,6 +37,11 @@ class Policy:
     """Most samples one accuracy check scores (fresh: the latest; older concepts: an even spread):
     bounds the gate's time for large inputs (4,000 images cost it 20 s on a busy 2-core machine);
     1,000 samples put a standard error of at most 1.6 points on an accuracy."""
+    confidence_z: float = 1.64
+    """The accuracy, forgetting and shadow checks reject a candidate only when it misses its
+    bound by more than this many standard errors of the paired (same samples) difference with
+    serving: 1.64 is one-sided 95 %; 0 compares the point estimates, which fails an equally good
+    candidate about half the time on a small set."""
     check_forgetting: bool = True
     """Check accuracy on a replay set of older concepts."""
     forgetting_tolerance: float = 0.05
@@ -80,6 +85,8 @@ class Policy:
             raise ConfigurationError(f"promotion must be auto or manual, not {policy.promotion!r}")
         if policy.canary not in ("shadow", "none"):
             raise ConfigurationError(f"canary must be shadow or none, not {policy.canary!r}")
+        if policy.confidence_z < 0:
+            raise ConfigurationError("confidence_z must be >= 0")
         if policy.validation_samples < 1:
             raise ConfigurationError("validation_samples must be at least 1")
         if not 0.0 <= policy.holdout_fraction <= 1.0 or not 0.0 <= policy.canary_share <= 1.0:

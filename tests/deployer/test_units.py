@@ -97,6 +97,24 @@ def test_policy_and_strategy_commands_update_the_registry(settings):
         dep.handle_command(Command(model="cmdmodel", action="set_policy", actor="ops", params={"policy": '{"bogus": 1}'}))
 
 
+def test_paired_comparison_allows_noise_but_not_a_real_regression():
+    from services.deployer.gate import compare_paired
+
+    rng = np.random.default_rng(0)
+    serving = rng.random(100) < 0.95
+    equal = serving.copy()
+    equal[np.flatnonzero(serving)[:1]] = False  # one answer in a hundred: noise
+    assert compare_paired("a", "worse", equal, serving, 0.0, 1.64, "s").passed
+    assert not compare_paired("a", "worse", equal, serving, 0.0, 0.0, "s").passed, "point estimates alone fail an equal model"
+    worse = serving.copy()
+    worse[np.flatnonzero(serving)[:15]] = False  # 15 points worse
+    check = compare_paired("a", "worse", worse, serving, 0.0, 1.64, "s")
+    assert not check.passed and check.reason == "worse" and check.values["standard_error"] > 0
+    assert compare_paired("a", "worse", worse, None, 0.0, 1.64, "s").passed  # nothing serving: nothing to regress from
+    with pytest.raises(ConfigurationError):
+        Policy.from_dict({"confidence_z": -1})
+
+
 def test_sample_store_windows_and_bounded_reservoir(redis_settings):
     from services.common.tensors import content_buckets
     from services.deployer.samples import SampleStore
