@@ -50,7 +50,7 @@ class Family:
 IMAGE_HYPERPARAMETERS = {"epochs": 3, "batch_size": 32}
 """Replay sized for the CNN as a team would size it (the rest: replay's defaults): a
 convolutional update costs ~50× the demo MLP's per sample on one CPU thread, so 3 epochs over
-the update's samples instead of 10 (at 10 it missed its 60 s goal 4×: README), in batches of 32
+the update's samples instead of 10 (at width 16 and 10 epochs it missed its 60 s goal 4×), in batches of 32
 (offline, seed 0, the stream's own test split: rotated-digit accuracy 0.958 at batch 32 against
 0.791 at 64 for the same 3 epochs)."""
 
