@@ -8,17 +8,6 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Run benchmarks and print their results as JSON.", no_args_is_help=True)
-
-
-@app.callback()
-def _logs_to_stderr() -> None:
-    """Services a benchmark runs in its own process (the deployer core in `bench deploy`) log to
-    stderr, so that ``--json`` prints the JSON alone on stdout."""
-    from services.common.logs import configure
-
-    configure("bench", fmt="console")
-
-
 from services.cli import bench_interference  # noqa: E402,F401
 from services.cli import bench_deploy  # noqa: E402,F401
 from services.cli import bench_strategies  # noqa: E402,F401

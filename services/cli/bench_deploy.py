@@ -20,8 +20,10 @@ def deploy(
     out_dir: Path = typer.Option(Path("reports"), help="Folder for deploy.json and deploy.png."),
 ) -> None:
     """Own Triton and Redis; a steady client; K publications and R rollbacks; JSON and a plot."""
+    from services.common.logs import configure
     from services.deployer.bench import run
 
+    configure("bench-deploy", fmt="console")  # the in-process deployer's logs go to stderr, so --json prints JSON alone
     report = run(versions=versions, rollbacks=rollbacks, rate=rate, steady_s=steady_s, out_dir=out_dir)
     if as_json:
         typer.echo(json.dumps(report))
