@@ -96,17 +96,11 @@ def run_family(family: Family, stack: EmbeddedStack, report_dir: Path, seed: int
 
 def trainer_busy(metrics_text: str) -> bool:
     """Whether the trainer has an update running (taken up, neither finished nor failed) or queued."""
-    totals = {"started": 0.0, "finished": 0.0, "failed": 0.0, "pending": 0.0}
-    for line in metrics_text.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        name, value = line.split("{")[0].split(" ")[0], float(line.rsplit(" ", 1)[1])
-        for key in ("started", "finished", "failed"):
-            if name == f"modelci_trainer_updates_{key}_total":
-                totals[key] += value
-        if name == "modelci_trainer_pending_updates":
-            totals["pending"] += value
-    return totals["started"] > totals["finished"] + totals["failed"] or totals["pending"] > 0
+    from services.trainer.control import parse_triton_metrics  # sums a metric over its label sets
+
+    m = parse_triton_metrics(metrics_text)
+    started, finished, failed = (m.get(f"modelci_trainer_updates_{k}_total", 0.0) for k in ("started", "finished", "failed"))
+    return started > finished + failed or m.get("modelci_trainer_pending_updates", 0.0) > 0
 
 
 def wait_for_trainer(stack: EmbeddedStack, timeout_s: float = 300.0) -> float:

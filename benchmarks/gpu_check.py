@@ -353,24 +353,24 @@ def part_strategies(args, device: torch.device, rep: Report, deadline: float) ->
 # ---------------------------------------------------------------------------------------------
 # part 2: the trainer's update path around the strategy (as core.Trainer._update runs it)
 def trainer_runner(device: torch.device):
-    """The fit runner the trainer service passes to `train_candidate` (`services.trainer.core`),
-    every lever of its interference control at its default and no serving load to watch."""
-    from services.trainer.control import Admission, low_priority_stream, run_low_priority
+    """The fit runner the trainer service passes to `train_candidate` (`control.controlled_fit`),
+    every lever of its interference control at its default and no serving load to watch; the
+    device is synchronised inside it, so the fit's time includes the queued kernels."""
+    from services.trainer.control import Admission, controlled_fit
     from services.trainer.settings import InterferenceSettings
 
     control = InterferenceSettings(watch_triton=False)
-    admission = Admission(control, None)
+    runner = controlled_fit(control, Admission(control, None), device)
 
-    def controlled(strategy, fit_strategy):
-        def attached() -> dict[str, float]:
-            with admission.attached(strategy.model), low_priority_stream(device, control.low_priority_cuda_stream and control.enabled):
-                out = fit_strategy()
-                _sync(device)
-                return out
+    def synced(strategy, fit_strategy):
+        def fit_and_sync() -> dict[str, float]:
+            out = fit_strategy()
+            _sync(device)
+            return out
 
-        return run_low_priority(attached, control)
+        return runner(strategy, fit_and_sync)
 
-    return controlled
+    return synced
 
 
 def part_trainer_path(args, device: torch.device, rep: Report) -> tuple[dict[str, Any], bytes | None]:

@@ -133,7 +133,7 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
     infra = InfraSettings(run_dir=run_dir, tools_dir=REPO / ".modelci" / "tools", redis_port=free_port(),
                           triton_http_port=free_port(), triton_grpc_port=free_port(), triton_metrics_port=free_port())
     triton, redis = Triton(infra), Redis(infra)
-    client: _ClientProcess | SimpleNamespace | None = None
+    client: _ClientProcess | None = None
     redis.start()
     triton.start()
     try:
@@ -186,10 +186,10 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             rollback_s.append(time.perf_counter() - start)
             marks.append((time.time(), f"rb v{after}"))
         switches_end = time.time()
-        client = client.stop()
+        load = client.stop()
         report = {
-            "requests": client.ok + len(client.failed),
-            "failed": len(client.failed),
+            "requests": load.ok + len(load.failed),
+            "failed": len(load.failed),
             "versions": versions,
             "rollbacks": rollbacks,
             "rate_rps": rate,
@@ -200,17 +200,17 @@ def run(versions: int = 3, rollbacks: int = 2, rate: float = 100.0, steady_s: fl
             "switch_max_s": round(float(np.max(switch_s)), 3),
             "gate_median_s": round(float(np.median(gate_s)), 3),
             "rollback_median_s": round(float(np.median(rollback_s)), 3) if rollback_s else None,
-            "steady_p99_ms": round(_p99(client.latencies, steady_start, steady_end), 3),
-            "switching_p99_ms": round(_p99(client.latencies, steady_end, switches_end), 3),
+            "steady_p99_ms": round(_p99(load.latencies, steady_start, steady_end), 3),
+            "switching_p99_ms": round(_p99(load.latencies, steady_end, switches_end), 3),
         }
         report["p99_ratio"] = round(report["switching_p99_ms"] / report["steady_p99_ms"], 3)
         # The slowest single request while switching (from its due time).
-        report["switching_max_ms"] = round(max(s for t, s in client.latencies if steady_end <= t <= switches_end) * 1000, 1)
-        report["failures_sample"] = client.failed[:3]
-        _write(report, client.latencies, marks, steady_start, Path(out_dir))
+        report["switching_max_ms"] = round(max(s for t, s in load.latencies if steady_end <= t <= switches_end) * 1000, 1)
+        report["failures_sample"] = load.failed[:3]
+        _write(report, load.latencies, marks, steady_start, Path(out_dir))
         return report
     finally:
-        if client is not None and isinstance(client, _ClientProcess) and client.alive():
+        if client is not None and client.alive():
             client.proc.kill()
         triton.stop()
         redis.stop()

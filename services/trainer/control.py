@@ -252,3 +252,18 @@ def low_priority_stream(device: torch.device, enabled: bool) -> Iterator[None]:
     with torch.cuda.stream(stream):
         yield
     stream.synchronize()
+
+
+def controlled_fit(control: InterferenceSettings, admission: Admission, device: torch.device):
+    """The runner the trainer hands `training.train_candidate`: the strategy's fit on a lowered
+    thread (`run_low_priority`), pausing while serving needs the machine (`Admission`), on the
+    lowest-priority CUDA stream; the GPU check passes the same one."""
+
+    def run(strategy, fit_strategy):
+        def attached() -> dict[str, float]:
+            with admission.attached(strategy.model), low_priority_stream(device, control.low_priority_cuda_stream and control.enabled):
+                return fit_strategy()
+
+        return run_low_priority(attached, control)
+
+    return run

@@ -26,7 +26,7 @@ from services.common.events import Candidate, UpdateRequest, now_ms
 from services.common.logs import model_var, version_var
 from services.common.registry import ModelRecord, ModelRegistry, VersionRecord, VersionStatus
 from services.trainer import errors
-from services.trainer.control import Admission, low_priority_stream, run_low_priority
+from services.trainer.control import Admission, controlled_fit
 from services.trainer.lock import LockTimeout, ModelLock
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.samples import SampleReader
@@ -201,17 +201,7 @@ class Trainer:
             self.metrics.samples_skipped.labels(req.model, why).inc(n)
 
         admission = Admission(self.settings.control, self.load, on_pause=self.metrics.paused_seconds.inc, stop=stop)
-        control = self.settings.control
-
-        def controlled(strategy, fit_strategy):
-            """The fit on a lowered thread, pausing while serving needs the machine."""
-
-            def attached() -> dict[str, float]:
-                with admission.attached(strategy.model), low_priority_stream(self.device, control.low_priority_cuda_stream and control.enabled):
-                    return fit_strategy()
-
-            return run_low_priority(attached, control)
-
+        controlled = controlled_fit(self.settings.control, admission, self.device)
         job = TrainingJob(arch, spec, cls, hp, samples, base_weights=raw, state=restored[0] if restored else None,
                           holdout_fraction=float(record.policy.get("holdout_fraction", self.settings.holdout_fraction)), seed=self.settings.seed, device=self.device)
         result = train_candidate(job, controlled)
