@@ -189,12 +189,16 @@ class Gate:
         spec = spec_of(model)
         write_configs(self.repository, dataclasses.replace(spec, name=staging), POLICY)
         write_version(self.repository, staging, 1, data)
+        probes: list[dict[str, float]] = []
         try:
             load_s = self.triton.load(staging)
-            cand_p99 = self.triton.p99_ms(staging, 1, probe, policy.probe_requests)
-            serv_p99 = (
-                self.triton.p99_ms(model.name, serving.version, probe, policy.probe_requests) if serving is not None else float("nan")
-            )
+            # A failing verdict is measured once more before it rejects: one probe's p99 is its
+            # second-slowest request, and one scheduler stall on a busy machine can put it over
+            # the bound; a model that is really slower fails both probes.
+            for _ in range(2):
+                probes.append(self._probe_latency(staging, model.name, serving, probe, policy))
+                if probes[-1]["candidate_p99_ms"] <= probes[-1]["bound_ms"]:
+                    break
         except TritonLoadFailed as exc:
             return Check("latency", False, "triton_load_failed", values={"detail": str(exc)[:300]})
         except TritonUnavailable:
@@ -207,7 +211,16 @@ class Gate:
             except Exception:
                 pass
             shutil.rmtree(folder, ignore_errors=True)
-        bound = max(serv_p99 * policy.latency_ratio, serv_p99 + policy.latency_slack_ms) if not np.isnan(serv_p99) else float("inf")
-        passed = bool(cand_p99 <= bound)
-        values = {"candidate_p99_ms": cand_p99, "serving_p99_ms": serv_p99, "bound_ms": bound, "load_s": load_s, "requests": policy.probe_requests}
+        last = probes[-1]
+        passed = bool(last["candidate_p99_ms"] <= last["bound_ms"])
+        values = {**last, "load_s": load_s, "requests": policy.probe_requests, "probes": probes}
         return Check("latency", passed, None if passed else "latency", values=values)
+
+    def _probe_latency(self, staging: str, name: str, serving: VersionRecord | None, probe, policy: Policy) -> dict[str, float]:
+        """One probe: the candidate's and the serving version's p99, requests alternating."""
+        if serving is None:
+            cand_p99 = self.triton.p99_ms(staging, 1, probe, policy.probe_requests)
+            return {"candidate_p99_ms": cand_p99, "serving_p99_ms": float("nan"), "bound_ms": float("inf")}
+        cand_p99, serv_p99 = self.triton.p99_pair_ms((staging, 1), (name, serving.version), probe, policy.probe_requests)
+        bound = max(serv_p99 * policy.latency_ratio, serv_p99 + policy.latency_slack_ms)
+        return {"candidate_p99_ms": cand_p99, "serving_p99_ms": serv_p99, "bound_ms": bound}

@@ -185,6 +185,26 @@ class TritonOps:
 
         return self._retry(f"confirm {model} v{version}", call)
 
+    def p99_pair_ms(self, a: tuple[str, int | None], b: tuple[str, int | None], features: np.ndarray, requests: int) -> tuple[float, float]:
+        """p99 latency of batch-1 requests to two model versions, sent alternately by one client.
+
+        Alternating (a, b, a, b, ...) rather than timing one version and then the other: on a
+        busy machine the load changes between two back-to-back phases (a GC, a compaction, a
+        neighbour's burst), and a comparison of two phases measures that change as much as the
+        models. Alternation gives both versions the same machine, request by request."""
+        rows = np.asarray(features)
+        for i in range(min(10, requests)):  # warm-up: a fresh backend's first calls are slow
+            for model, version in (a, b):
+                self.infer(model, rows[i % len(rows) : i % len(rows) + 1], version)
+        timings: tuple[list[float], list[float]] = ([], [])
+        for i in range(requests):
+            row = rows[i % len(rows) : i % len(rows) + 1]
+            for (model, version), out in zip((a, b) if i % 2 == 0 else (b, a), timings if i % 2 == 0 else timings[::-1]):
+                start = time.perf_counter()
+                self.infer(model, row, version)
+                out.append((time.perf_counter() - start) * 1000)
+        return float(np.percentile(timings[0], 99)), float(np.percentile(timings[1], 99))
+
     def p99_ms(self, model: str, version: int | None, features: np.ndarray, requests: int) -> float:
         """p99 latency of batch-1 requests on a probe load (sequential, one client)."""
         rows = np.asarray(features)

@@ -31,12 +31,14 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def trained() -> dict[str, bytes]:
-    """Artifacts trained once per session: two good models of concept A, a poisoned one."""
+    """Artifacts trained once per session: two good models of concept A, a poisoned one, and the
+    second good one slowed down."""
     x, y = models.dataset(600, "a", seed=1)
     good1 = models.train(x, y, seed=1)
     good2 = models.train(x, y, seed=2)
     poisoned = models.train(x, (y + 1) % models.CLASSES, seed=3)
-    return {"v1": models.script(good1), "good": models.script(good2), "poisoned": models.script(poisoned)}
+    return {"v1": models.script(good1), "good": models.script(good2), "poisoned": models.script(poisoned),
+            "slow": models.script(models.Slow(good2))}
 
 
 @pytest.fixture

@@ -76,6 +76,7 @@ def test_bad_candidates_are_rejected_and_serving_untouched(env, trained, tmp_pat
     names = {c["name"]: c for c in record.report["checks"]}
     assert {"artifact_hash", "torchscript", "shapes", "outputs", "accuracy_fresh", "forgetting", "shadow", "latency"} <= set(names)
     assert names["latency"]["values"]["candidate_p99_ms"] > 0
+    assert len(names["latency"]["values"]["probes"]) in (1, 2)
     assert [e.action for e in env.events[-2:]] == ["validated", "deployed"]
     assert env.registry.require_model(env.name).serving_version == good.version
     expected = torch.jit.load(io.BytesIO(trained["good"]))(torch.from_numpy(probe)).detach().numpy()
@@ -89,3 +90,21 @@ def test_bad_candidates_are_rejected_and_serving_untouched(env, trained, tmp_pat
     n = len(env.events)
     env.deployer.handle_candidate(good)
     assert len(env.events) == n
+
+
+def test_a_slower_candidate_fails_two_latency_probes_and_is_rejected(env, trained):
+    # As accurate as the serving version (same answers as "good"), ~100x slower per request: every
+    # check before latency passes, and the confirming second probe rejects it again.
+    env.register(trained["v1"], policy={"probe_requests": 20})
+    _feed(env, range(0, 3))
+    _feed(env, range(5, 8))
+    slow = candidate(env, trained["slow"])
+    env.deployer.handle_candidate(slow)
+    record = env.registry.require_version(env.name, slow.version)
+    assert record.status == VersionStatus.REJECTED, record.report
+    assert record.report["reasons"] == ["latency"]
+    latency = {c["name"]: c for c in record.report["checks"]}["latency"]["values"]
+    assert len(latency["probes"]) == 2
+    assert all(p["candidate_p99_ms"] > p["bound_ms"] > p["serving_p99_ms"] for p in latency["probes"])
+    assert env.registry.require_model(env.name).serving_version == 1
+    assert env.triton.ready_versions(env.name) == {1}
