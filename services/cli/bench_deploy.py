@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-from services.cli.bench_cmd import app as bench_app
 
-
-@bench_app.command("deploy")
 def deploy(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
     versions: int = typer.Option(3, "--versions", "-k", help="New versions published back to back (K)."),
@@ -21,7 +18,7 @@ def deploy(
 ) -> None:
     """Own Triton and Redis; a steady client; K publications and R rollbacks; JSON and a plot."""
     from services.common.logs import configure
-    from services.deployer.bench import run
+    from benchmarks.deployer.switch import run
 
     configure("bench-deploy", fmt="console")  # the in-process deployer's logs go to stderr, so --json prints JSON alone
     report = run(versions=versions, rollbacks=rollbacks, rate=rate, steady_s=steady_s, out_dir=out_dir)

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-from services.cli.bench_cmd import app as bench_app
 
-
-@bench_app.command("drift")
 def drift(
     events: int = typer.Option(500_000, "--events", "-n", help="Prediction+feedback pairs to publish (N); 2N events in all (a million by default)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
@@ -28,7 +25,7 @@ def drift(
     Uses MODELCI_KAFKA_BOOTSTRAP_SERVERS / MODELCI_REDIS_URL when set, else starts its own
     Apache Kafka and Redis on free ports.
     """
-    from services.drift.bench.throughput import run
+    from benchmarks.drift.throughput import run
 
     mode: bool | str = "cprofile" if cpu_profile else profile
     report = run(events, batch=batch, models=models, cpu=None if cpu < 0 else cpu, profile=mode, reports=out_dir)
@@ -44,7 +41,6 @@ def drift(
     )
 
 
-@bench_app.command("detection")
 def detection(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
     runs: int = typer.Option(16, help="Streams per SEA variant and covariate family (Agrawal: 9, one per function)."),
@@ -56,7 +52,7 @@ def detection(
 ) -> None:
     """Detection share, median delay and false alarms per 100k events of every shipped detector,
     per stream family (a re-fire after a detection counts as a false alarm)."""
-    from services.drift.bench.detection import run
+    from benchmarks.drift.detection import run
 
     report = run(runs=runs, pre=pre, post=post, split=split)
     out_dir.mkdir(parents=True, exist_ok=True)

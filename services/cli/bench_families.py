@@ -8,12 +8,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from services.cli.bench_cmd import app as bench_app
-
 console = Console(stderr=True)
 
 
-@bench_app.command("families")
 def families(
     names: str = typer.Option("", "--families", help="Comma-separated family names or kinds (image, text, tabular); default: all."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds of the streams, the models and the traffic; each figure is the mean over them, with its standard deviation."),
@@ -26,7 +23,7 @@ def families(
     new version serving, accuracy before / after the drift / recovered, serving p50/p99 through
     the inference service, peak memory of the stack; each run is the demo's scenario at its
     default rate on a running `modelci up` (or `--start`)."""
-    from benchmarks.families import run_families, write
+    from benchmarks.families.run import run_families, write
     from infra.local.embedded import EmbeddedStack
     from services.demo.scenario import Narrator
 

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-from services.cli.bench_cmd import app as bench_app
 
-
-@bench_app.command("interference")
 def interference(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
     rate: float = typer.Option(200.0, help="Steady request rate (requests/s, batch 1)."),
@@ -23,7 +20,7 @@ def interference(
     trains with the control as docker-compose ships it (on), as `modelci up` ships it (up), with
     scheduling alone (priority) and without it (off); and what each costs the update: its time
     under load against its solo time."""
-    from services.trainer.bench.run import run
+    from benchmarks.trainer.interference import run
 
     report = run(rate=rate, seconds=seconds, samples=samples, rounds=rounds, out_dir=out_dir)
     if as_json:

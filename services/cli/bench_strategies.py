@@ -8,8 +8,6 @@ from typing import Any
 
 import typer
 
-from services.cli.bench_cmd import app as bench_app
-
 
 def _overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
     """``replay.mem_size=500`` / ``*.epochs=5`` -> {"replay": {"mem_size": 500}, "*": {...}}."""
@@ -27,7 +25,6 @@ def _overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-@bench_app.command("strategies")
 def strategies(
     stream: str = typer.Option("recurring", help="Drift stream: recurring, digits-rotations, digits-noise, digits-prior, sea, agrawal, "
                                                   "digits-image (1x32x32 images), text-topics (INT64 token ids), "
@@ -49,8 +46,8 @@ def strategies(
 ) -> None:
     """Replay a stream through each strategy: accuracy per concept after each update,
     average accuracy, forgetting, backward transfer, update time, peak memory."""
-    from strategies.bench import BenchConfig, run_seeds
-    from strategies.bench_plot import plot_bench
+    from benchmarks.strategies.run import BenchConfig, run_seeds
+    from benchmarks.strategies.plot import plot_bench
     from strategies.errors import StrategyError
 
     config = BenchConfig(

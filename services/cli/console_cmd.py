@@ -118,6 +118,6 @@ def bench(
     out_dir: Annotated[Path, typer.Option(help="Folder for console_bench.json and console_bench.png.")] = Path("reports"),
 ) -> None:
     """Live-update latency, API latency, action latency and reader throughput on a private Kafka and Redis (JSON)."""
-    from services.console.bench import run
+    from benchmarks.console.latency import run
 
     print(json.dumps(run(events, requests, batches, batch_size, out_dir)))

@@ -79,3 +79,11 @@ class TransientError(ModelCIError):
     retryable = True
     reason = "transient"
     http_status = 503
+
+
+class UnknownModel(ModelCIError):
+    """No such model (or no such version of it) where it was looked up, in the registry or in
+    Triton: the request or event can never succeed, so it is dead-lettered at once."""
+
+    reason = "unknown_model"
+    http_status = 404

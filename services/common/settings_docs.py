@@ -1,31 +1,14 @@
-"""Markdown documentation of every settings class, generated from the classes themselves."""
+"""Markdown documentation of settings classes, generated from the classes themselves.
+
+The caller names the classes (the command line, which composes every service, lists them in
+`services.cli.config_cmd.settings_classes`), so this shared module depends on no service."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
-
-# module:Class of every settings block, in the order the README shows them.
-SETTINGS_CLASSES = [
-    "services.common.settings:KafkaSettings",
-    "services.common.settings:RedisSettings",
-    "services.common.settings:TritonSettings",
-    "services.common.settings:ObservabilitySettings",
-    "infra.local.settings:InfraSettings",
-    "services.deployer.settings:DeployerSettings",
-    "services.console.settings:ConsoleSettings",
-    "services.trainer.settings:TrainerSettings",
-    "services.trainer.settings:InterferenceSettings",
-    "services.inference.settings:InferenceSettings",
-    "services.drift.settings:DriftSettings",
-]
-
-
-def _load(path: str) -> type[BaseSettings]:
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _default(value: object) -> str:
@@ -36,10 +19,10 @@ def _default(value: object) -> str:
     return f"`{value}`"
 
 
-def settings_markdown() -> str:
+def settings_markdown(classes: Sequence[type[BaseSettings]]) -> str:
+    """One table per class with an ``env_prefix``: variable, default, the field's docstring."""
     lines: list[str] = []
-    for path in SETTINGS_CLASSES:
-        cls = _load(path)
+    for cls in classes:
         if not cls.model_config.get("env_prefix"):
             continue
         prefix = cls.model_config["env_prefix"]
@@ -62,10 +45,10 @@ def settings_markdown() -> str:
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 
-def readme_with_settings(readme: str) -> str:
+def readme_with_settings(readme: str, classes: Sequence[type[BaseSettings]]) -> str:
     """The README text with its settings section regenerated from the classes."""
     head, sep, rest = readme.partition(BEGIN)
     _, sep2, tail = rest.partition(END)
     if not sep or not sep2:
         raise ValueError(f"README has no {BEGIN} … {END} section")
-    return f"{head}{BEGIN}\n{settings_markdown()}{END}{tail}"
+    return f"{head}{BEGIN}\n{settings_markdown(classes)}{END}{tail}"

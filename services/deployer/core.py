@@ -20,7 +20,7 @@ import numpy as np
 import structlog
 
 from services.common.artifacts import ArtifactStore
-from services.common.errors import ModelCIError
+from services.common.errors import UnknownModel
 from services.common.events import Candidate, Command, DeploymentEvent, LabeledSampleBatch, now_ms
 from services.common.logs import model_var, version_var
 from services.common.registry import ModelRegistry, VersionRecord, VersionStatus
@@ -29,15 +29,12 @@ from services.deployer.metrics import DeployerMetrics
 from services.deployer.policy import Policy
 from services.deployer.publisher import switch
 from services.deployer.samples import SampleStore
-from services.deployer.triton_ops import TritonLoadFailed, TritonOps
+from services.common.triton_errors import TritonLoadFailed
+from services.deployer.triton_ops import TritonOps
 
 S = VersionStatus
 DECIDED = {S.SERVING, S.RETIRED, S.ROLLED_BACK, S.REJECTED, S.HELD}
 _log = structlog.get_logger("deployer")
-
-
-class UnknownModel(ModelCIError):
-    reason = "unknown_model"
 
 
 def clean(value: Any) -> Any:

@@ -27,7 +27,8 @@ from services.deployer.checks import Check, CandidateInvalid
 from services.deployer.policy import Policy
 from services.deployer.publisher import POLICY, spec_of
 from services.deployer.samples import SampleSet, SampleStore
-from services.deployer.triton_ops import TritonLoadFailed, TritonOps, TritonUnavailable
+from services.common.triton_errors import TritonLoadFailed, TritonUnavailable
+from services.deployer.triton_ops import TritonOps
 
 STAGING_SUFFIX = "__staging"
 

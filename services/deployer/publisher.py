@@ -25,7 +25,8 @@ import numpy as np
 
 from services.common.registry import ModelRecord
 from services.common.triton_repo import ModelSpec, versions_on_disk, write_configs, write_version
-from services.deployer.triton_ops import TritonLoadFailed, TritonOps
+from services.common.triton_errors import TritonLoadFailed
+from services.deployer.triton_ops import TritonOps
 
 
 def spec_of(model: ModelRecord) -> ModelSpec:

@@ -21,7 +21,8 @@ from services.common.triton_repo import versions_on_disk
 from services.deployer.core import Deployer
 from services.deployer.gate import STAGING_SUFFIX
 from services.deployer.publisher import remove_version, switch
-from services.deployer.triton_ops import TritonUnavailable
+from services.common.triton_errors import TritonUnavailable
+
 
 S = VersionStatus
 _log = structlog.get_logger("deployer.reconcile")

@@ -22,26 +22,10 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
-from services.common.errors import ModelCIError, TransientError
+from services.common.triton_errors import TritonLoadFailed, TritonRequestFailed, TritonUnavailable
 from services.common.tensors import datatype_of
 
 T = TypeVar("T")
-
-
-class TritonUnavailable(TransientError):
-    reason = "triton_unavailable"
-
-
-class TritonLoadFailed(ModelCIError):
-    """Triton answered but refused the model (bad config, backend error): not retryable."""
-
-    reason = "triton_load_failed"
-
-
-class TritonRequestFailed(ModelCIError):
-    """Triton answered an inference with an error."""
-
-    reason = "triton_infer_failed"
 
 
 class TritonOps:

@@ -30,13 +30,13 @@ import structlog
 from services.common.logs import model_var, version_var
 from services.inference import core
 from services.inference.core import Backoff, BatchOutcome, ModelInfo, Pending, Rejection
-from services.inference.errors import (
+from services.common.errors import UnknownModel
+from services.common.triton_errors import (
     ModelMissing,
     ModelNotReady,
     TritonInternal,
     TritonRejected,
     TritonUnavailable,
-    UnknownModel,
 )
 from services.inference.metrics import InferenceMetrics
 

@@ -19,13 +19,13 @@ from tritonclient.utils import InferenceServerException, triton_to_np_dtype
 from services.common.errors import ModelCIError
 from services.common.settings import TritonSettings
 from services.inference.core import ModelInfo
-from services.inference.errors import (
+from services.common.errors import UnknownModel
+from services.common.triton_errors import (
     ModelMissing,
     ModelNotReady,
     TritonInternal,
     TritonRejected,
     TritonUnavailable,
-    UnknownModel,
 )
 
 _NOT_FOUND = {"404", "NOT_FOUND"}

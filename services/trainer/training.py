@@ -21,7 +21,7 @@ import structlog
 import torch
 
 from services.common.tensors import InputSpec
-from services.trainer.evaluation import accuracy
+from strategies.evaluation import accuracy
 from services.trainer.sample_set import SampleSet
 from services.trainer.weights import dump_state, fit
 from strategies.architecture import Architecture, for_training, served_part

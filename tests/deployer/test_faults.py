@@ -7,7 +7,8 @@ import pytest
 
 from infra.local.process import free_port
 from services.common.registry import VersionStatus
-from services.deployer.triton_ops import TritonOps, TritonUnavailable
+from services.common.triton_errors import TritonUnavailable
+from services.deployer.triton_ops import TritonOps
 from tests.deployer.helpers import candidate
 
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from infra.local.process import wait_until
-from services.deployer.loadgen import OpenLoopClient
+from benchmarks.deployer.loadgen import OpenLoopClient
 from tests.deployer import models
 
 STALL_S = 1.4

@@ -12,7 +12,7 @@ from infra.local.process import wait_until
 from services.common.registry import VersionStatus
 from tests.deployer import models
 from tests.deployer.helpers import candidate
-from services.deployer.loadgen import LoadClient
+from benchmarks.deployer.loadgen import LoadClient
 
 
 def test_two_publications_under_load_fail_no_request(env, trained):

@@ -26,8 +26,8 @@ from infra.local.process import free_port
 from services.common.kafka import ensure_topics
 from services.common.serde import default_serde
 from services.common.settings import KafkaSettings, RedisSettings
-from services.drift.bench.throughput import _metric, scrape
-from services.drift.bench.workload import TrafficPublisher
+from benchmarks.drift.throughput import _metric, scrape
+from benchmarks.drift.workload import TrafficPublisher
 from services.drift.settings import DriftSettings
 from services.drift.worker import topic_plan
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.drift.bench.detection import GOAL, meets_goal, score
+from benchmarks.drift.detection import GOAL, meets_goal, score
 
 
 def test_re_fires_after_a_detection_and_late_alarms_count_as_false():

@@ -18,7 +18,7 @@ from services.common.settings import KafkaSettings, RedisSettings
 from services.drift.settings import DriftSettings
 from services.drift.worker import topic_plan
 
-from services.drift.bench.workload import Traffic
+from benchmarks.drift.workload import Traffic
 from tests.drift.conftest import DriftStack, Worker, wait_for
 
 

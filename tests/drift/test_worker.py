@@ -7,7 +7,7 @@ import struct
 
 from services.common.events import Candidate, Feedback, FeedbackBatch, Prediction
 from services.common.serde import encode_event
-from services.drift.bench.workload import Traffic
+from benchmarks.drift.workload import Traffic
 from tests.drift.conftest import DriftStack, wait_for
 from tests.drift.test_columns import EDGE_IDS, encode_v1, old_packed, prediction_batch
 

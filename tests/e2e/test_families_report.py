@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.families import FAMILIES, run_families, summarise, trainer_busy, write
+from benchmarks.families.run import FAMILIES, run_families, summarise, trainer_busy, write
 
 
 def _row(name: str, family: str, serving: float | None) -> dict:

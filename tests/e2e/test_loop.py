@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.families import FAMILIES, Family
+from benchmarks.families.run import FAMILIES, Family
 from infra.local.embedded import EmbeddedStack
 from services.demo.scenario import Narrator, run_demo
 

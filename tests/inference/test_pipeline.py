@@ -11,7 +11,8 @@ import pytest
 from services.common.events import InferenceRequest
 from services.inference import core
 from services.inference.core import Backoff, ModelInfo, Pending
-from services.inference.errors import ModelNotReady, TritonInternal, TritonUnavailable, UnknownModel
+from services.common.errors import UnknownModel
+from services.common.triton_errors import ModelNotReady, TritonInternal, TritonUnavailable
 from services.inference.metrics import VERSIONS_KEPT, InferenceMetrics
 from services.inference.pipeline import InferencePipeline
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from services.inference.errors import ModelMissing, TritonInternal, TritonRejected, TritonUnavailable
+from services.common.triton_errors import ModelMissing, TritonInternal, TritonRejected, TritonUnavailable
 from services.inference.triton import classify, model_info
 
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.main import app
-from strategies.bench import BenchConfig, run_bench, run_seeds
+from benchmarks.strategies.run import BenchConfig, run_bench, run_seeds
 from strategies.metrics import (
     average_accuracy,
     backward_transfer,

@@ -23,7 +23,7 @@ from strategies import (
     make_mlp,
 )
 from services.common.tensors import torch_dtype
-from strategies.bench import accuracy
+from strategies.evaluation import accuracy
 from strategies.models import make_resnet, make_tabular, make_text
 from tests.strategies.conftest import FAST
 

@@ -8,7 +8,7 @@ import torch
 
 from services.common.tensors import NUMPY_DTYPES, torch_dtype
 from strategies import UnknownStream, get_strategy
-from strategies.bench import accuracy
+from strategies.evaluation import accuracy
 from strategies.models import make_mlp, make_text
 from strategies.streams import DEFAULT_STREAM, available_streams, get_stream
 

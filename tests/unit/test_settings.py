@@ -6,6 +6,7 @@ import json
 
 from services.common import logs
 from services.common.settings import KafkaSettings, RedisSettings
+from services.cli.config_cmd import settings_classes
 from services.common.settings_docs import settings_markdown
 
 
@@ -47,7 +48,7 @@ def test_logs_are_json_with_context_and_masked_secrets(capsys):
 
 
 def test_settings_table_documents_every_variable():
-    table = settings_markdown()
+    table = settings_markdown(settings_classes())
     for variable in ("MODELCI_KAFKA_BOOTSTRAP_SERVERS", "MODELCI_REDIS_URL", "MODELCI_INFRA_RUN_DIR", "MODELCI_TRITON_HTTP_URL"):
         assert variable in table
     assert "| `MODELCI_KAFKA_SASL_PASSWORD` | — |" in table
@@ -59,4 +60,4 @@ def test_readme_settings_section_is_current():
     from services.common.settings_docs import readme_with_settings
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert readme_with_settings(readme) == readme, "run `modelci config docs --readme README.md`"
+    assert readme_with_settings(readme, settings_classes()) == readme, "run `modelci config docs --readme README.md`"

@@ -168,7 +168,7 @@ def run_families(stack: EmbeddedStack, names: list[str] | None, report_dir: Path
             runs[family.name].append(row)
     return {"families": [summarise(runs[f.name]) for f in chosen], "seeds": list(seeds), "rate": DemoConfig.rate,
             "stack": "a fresh embedded stack per run" if fresh else "one running stack for every run",
-            "config": "the demo's defaults (services/demo/config.py), each family's registration (benchmarks/families.py)"}
+            "config": "the demo's defaults (services/demo/config.py), each family's registration (benchmarks/families/run.py)"}
 
 
 def plot(result: dict[str, Any], path: Path) -> Path:

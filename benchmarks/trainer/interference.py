@@ -30,7 +30,7 @@ from infra.local.settings import InfraSettings
 from infra.local.triton import Triton
 from services.common.triton_repo import ModelSpec, write_configs, write_version
 
-REPO = Path(__file__).resolve().parents[3]
+from benchmarks import REPO
 MODEL = "interference-mlp"
 MODES = {"control_on": "on", "control_up": "up", "control_priority": "priority", "control_off": "off"}
 LOADED = ("idle", *MODES)
@@ -64,7 +64,7 @@ def _job(mode: str, triton: Triton, samples: int, work: Path, env: dict) -> tupl
     out = work / f"job-{mode}.json"
     metrics_url = f"http://127.0.0.1:{triton.settings.triton_metrics_port}/metrics"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.trainer.bench.job", mode, metrics_url, str(samples), str(out)], cwd=REPO, env=env
+        [sys.executable, "-m", "benchmarks.trainer.job", mode, metrics_url, str(samples), str(out)], cwd=REPO, env=env
     )
     wait_until(out.exists, 180, f"training job ({mode})", alive=lambda: proc.poll() is None)
     return proc, out
@@ -72,7 +72,7 @@ def _job(mode: str, triton: Triton, samples: int, work: Path, env: dict) -> tupl
 
 def _measure(triton: Triton, rate: float, seconds: float, out: Path, env: dict) -> dict:
     subprocess.run(
-        [sys.executable, "-m", "services.trainer.bench.load", triton.address(), MODEL, str(rate), str(seconds), str(out)],
+        [sys.executable, "-m", "benchmarks.trainer.load", triton.address(), MODEL, str(rate), str(seconds), str(out)],
         cwd=REPO,
         env=env,
         check=True,

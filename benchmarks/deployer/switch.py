@@ -44,7 +44,7 @@ from services.deployer.register import register_model
 from services.deployer.settings import DeployerSettings
 from strategies.architecture import Architecture
 
-REPO = Path(__file__).resolve().parents[2]
+from benchmarks import REPO
 DIM, CLASSES = 16, 4
 
 
@@ -102,7 +102,7 @@ class _ClientProcess:
 
     def __init__(self, url: str, model: str, rate: float, out: Path) -> None:
         self.out = out
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.deployer.loadgen", url, model, str(DIM), str(rate),
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.deployer.loadgen", url, model, str(DIM), str(rate),
                                       str(DEADLINE_S), str(out)], cwd=REPO)
 
     def alive(self) -> bool:

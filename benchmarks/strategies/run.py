@@ -22,6 +22,7 @@ import psutil
 import torch
 
 from services.common.tensors import is_integer
+from strategies.evaluation import accuracy
 from strategies.metrics import (
     average_accuracy,
     average_incremental_accuracy,
@@ -56,18 +57,6 @@ class BenchConfig:
     built-in MLP of ``hidden`` units, or `make_text` for a stream of token ids."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     """More keyword arguments of the factory."""
-
-
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
-    """Fraction of `x` that `model` classifies as `y`."""
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(y), 2048):
-            xb = x[start : start + 2048].to(device)
-            correct += int((model(xb).argmax(dim=1).cpu() == y[start : start + 2048]).sum())
-    model.train()
-    return correct / max(len(y), 1)
 
 
 class PeakRSS:

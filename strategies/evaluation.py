@@ -1,4 +1,5 @@
-"""Accuracy of a model on a set of samples, the figure the deployer's gate compares."""
+"""Accuracy of a model on a set of samples: the figure the trainer reports, the deployer's gate
+compares and the strategies benchmark tabulates (one definition for all three)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The baseline of ``modelci bench drift``: a bare confluent-kafka consumer that only decodes.
 
-Run as its own process (``python -m services.drift.bench.raw_consumer N [serde|scan]``) so that
+Run as its own process (``python -m benchmarks.drift.raw_consumer N [serde|scan]``) so that
 it gets one core like the drift worker does. Tuned fairly: large prefetch
 (``queued.min.messages``), large fetches, no commits. ``serde`` (the benchmark's baseline)
 decodes every record into its event with the project's serde, as any consumer of the topics

@@ -2,7 +2,7 @@
 
 On a shared machine a wall-clock profiler charges time the process spent descheduled to
 whatever frame happened to be running; timing by ``time.thread_time`` counts only the CPU the
-worker's main thread used. Usage: ``python -m services.drift.bench.cpuprofile OUT.pstats``.
+worker's main thread used. Usage: ``python -m benchmarks.drift.cpuprofile OUT.pstats``.
 """
 
 from __future__ import annotations

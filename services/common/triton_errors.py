@@ -1,8 +1,11 @@
-"""Errors of the inference service, each knowing whether a retry can help.
+"""Triton's failures as the project's errors, each knowing whether a retry can help: one owner
+for the inference service and the deployer.
 
-The Triton adapter maps every client exception to one of these, so the pipeline branches on
-the class alone: an outage is retried for ever, a rejection is isolated and dead-lettered, an
-unknown model is dead-lettered at once.
+Each Triton adapter (the inference service's `services.inference.triton`, the deployer's
+`services.deployer.triton_ops`) maps every client exception to one of these, so callers branch
+on the class alone: an outage is retried (for ever by inference, with a bounded backoff by the
+deployer, which then leaves its candidate unacknowledged), a rejection is isolated and
+dead-lettered, an unknown model is dead-lettered at once.
 """
 
 from __future__ import annotations
@@ -28,13 +31,6 @@ class ModelMissing(ModelCIError):
     reason = "model_missing"
 
 
-class UnknownModel(ModelCIError):
-    """Triton has no such model (or no such version of it): the request can never succeed."""
-
-    reason = "unknown_model"
-    http_status = 404
-
-
 class TritonRejected(ModelCIError):
     """Triton refused the request itself (400-class): the input is at fault, not the server."""
 
@@ -50,3 +46,15 @@ class TritonInternal(TritonRejected):
     """
 
     http_status = 500
+
+
+class TritonLoadFailed(ModelCIError):
+    """Triton answered but refused the model (bad config, backend error): not retryable."""
+
+    reason = "triton_load_failed"
+
+
+class TritonRequestFailed(ModelCIError):
+    """Triton answered an inference with an error (the deployer's confirmation and probes)."""
+
+    reason = "triton_infer_failed"

@@ -1,4 +1,4 @@
-"""The drift service's own cost, without Faust or a consumer: ``python -m services.drift.bench.inprocess``.
+"""The drift service's own cost, without Faust or a consumer: ``python -m benchmarks.drift.inprocess``.
 
 Encodes the benchmark's traffic in memory, then drives `DriftService.begin` / `complete` the way
 the agents do (steps of ``take`` records, predictions and feedback alternating, pipelined)
@@ -23,8 +23,8 @@ from services.common.events import Feedback, FeedbackBatch, PredictionBatch
 from services.common.kafka import ensure_topics
 from services.common.serde import encode_event
 from services.common.topics import FEEDBACK, PREDICTIONS
-from services.drift.bench.infra import endpoints
-from services.drift.bench.workload import Traffic, chunks
+from benchmarks.drift.stack import endpoints
+from benchmarks.drift.workload import Traffic, chunks
 from services.drift.records import InRecord
 from services.drift.service import DriftService
 from services.drift.settings import DriftSettings

@@ -51,7 +51,7 @@ def run(events: int = 100, requests: int = 300, batches: int = 1000, batch_size:
     from services.console.settings import ConsoleSettings
     import uvicorn
 
-    repo = Path(__file__).resolve().parents[2]
+    from benchmarks import REPO as repo
     with tempfile.TemporaryDirectory(prefix="modelci-console-bench-") as tmp:
         infra = InfraSettings(run_dir=Path(tmp), tools_dir=repo / ".modelci" / "tools", kafka_port=free_port(),
                               kafka_controller_port=free_port(), redis_port=free_port())

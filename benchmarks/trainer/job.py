@@ -1,6 +1,6 @@
 """The training job of the benchmark: the trainer's own training path, control on or off.
 
-Run as ``python -m services.trainer.bench.job on|up|priority|off METRICS_URL SAMPLES OUT``. With
+Run as ``python -m benchmarks.trainer.job on|up|priority|off METRICS_URL SAMPLES OUT``. With
 control ``on`` (the services' own defaults, what docker-compose ships) it applies the service's
 process limits (torch threads, niceness, SCHED_IDLE) and attaches the same `Admission` hook to the
 model that `core.Trainer` uses, fed by Triton's metrics; ``up`` is ``on`` with the settings

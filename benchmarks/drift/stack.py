@@ -16,7 +16,7 @@ from pathlib import Path
 
 from services.common.settings import KafkaSettings, RedisSettings
 
-REPO = Path(__file__).resolve().parents[3]
+from benchmarks import REPO
 
 
 @dataclass

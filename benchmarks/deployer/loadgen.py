@@ -141,7 +141,7 @@ class OpenLoopClient(threading.Thread):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m services.deployer.loadgen URL MODEL DIM RATE DEADLINE_S OUT``: an
+    """``python -m benchmarks.deployer.loadgen URL MODEL DIM RATE DEADLINE_S OUT``: an
     `OpenLoopClient` in a process of its own (so its threads do not share a GIL with what it
     measures) until SIGTERM; ``OUT.progress`` holds the answers so far, ``OUT`` the final figures."""
     import json

@@ -1,6 +1,6 @@
 """A steady request load against Triton: fixed rate, batch 1, one latency per request.
 
-Run as ``python -m services.trainer.bench.load URL MODEL RATE SECONDS OUT``. Requests are due on
+Run as ``python -m benchmarks.trainer.load URL MODEL RATE SECONDS OUT``. Requests are due on
 a fixed schedule (open loop); a request that falls due while an earlier one is still out is sent
 as soon as that one answers (never skipped), and its latency runs from its due time, so a slow
 answer's delay to the requests queued behind it is counted (no coordinated omission). Writes

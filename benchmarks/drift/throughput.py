@@ -37,8 +37,8 @@ from pathlib import Path
 from infra.local.process import free_port
 from services.common.kafka import ensure_topics
 from services.common.topics import FEEDBACK, PREDICTIONS
-from services.drift.bench.infra import REPO, endpoints
-from services.drift.bench.workload import Traffic, TrafficPublisher
+from benchmarks.drift.stack import REPO, endpoints
+from benchmarks.drift.workload import Traffic, TrafficPublisher
 from services.drift.settings import DriftSettings
 from services.drift.worker import topic_plan
 
@@ -152,7 +152,7 @@ def run(
         for decoder in ("serde", "scan"):
             before = _cpu_of(servers)
             raw = subprocess.run(
-                [sys.executable, "-m", "services.drift.bench.raw_consumer", str(2 * total), decoder],
+                [sys.executable, "-m", "benchmarks.drift.raw_consumer", str(2 * total), decoder],
                 env=_env(ep.kafka, ep.redis, 0),
                 capture_output=True,
                 text=True,
@@ -171,7 +171,7 @@ def run(
         profile_file = reports / "drift-profile.txt"
         if profile == "cprofile":
             profile_file = reports / "drift-profile.pstats"
-            argv += ["-m", "services.drift.bench.cpuprofile", str(profile_file)]
+            argv += ["-m", "benchmarks.drift.cpuprofile", str(profile_file)]
         elif profile:
             argv += ["-m", "pyinstrument", "--renderer", "text", "--outfile", str(profile_file), "-m", "services.drift"]
         else:
